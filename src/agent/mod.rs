@@ -1,0 +1,1 @@
+//! Agent backends: argv table, prompts, triage, stream parsing, process handling.

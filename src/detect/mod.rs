@@ -1,0 +1,1 @@
+//! Error detection: patterns, rolling buffer, settle, fingerprints.

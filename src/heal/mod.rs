@@ -1,0 +1,1 @@
+//! Healing state: circuit breaker, history file, workspace snapshots and undo.

@@ -1,0 +1,10 @@
+//! otorepair: a transparent PTY shim that heals a developer's command with a coding agent.
+//!
+//! Data flows terminal <-> PTY <-> child; a copy of every output byte goes through
+//! [`screen`] into clean [`line::Line`]s for [`detect`]; confirmed errors go to
+//! [`agent`]; [`heal`] keeps the breaker, history and snapshots.
+
+pub mod agent;
+pub mod detect;
+pub mod heal;
+pub mod line;
