@@ -2,9 +2,18 @@
 //!
 //! Data flows terminal <-> PTY <-> child; a copy of every output byte goes through
 //! [`screen`] into clean [`line::Line`]s for [`detect`]; confirmed errors go to
-//! [`agent`]; [`heal`] keeps the breaker, history and snapshots.
+//! [`agent`]; [`heal`] keeps the breaker, history and snapshots; [`supervisor`]
+//! orders it all.
 
 pub mod agent;
+pub mod child;
+pub mod cli;
 pub mod detect;
 pub mod heal;
+pub mod input;
 pub mod line;
+pub mod output;
+pub mod screen;
+pub mod status;
+pub mod supervisor;
+pub mod term;

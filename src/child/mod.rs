@@ -1,0 +1,210 @@
+//! The watched command: spawning it (in a PTY or with pipes), copying its output,
+//! waiting for it, and stopping its whole process group.
+
+mod pipe;
+mod pty;
+mod spawn;
+
+pub use pipe::spawn_pipe;
+pub use pty::{spawn_pty, PtyOptions};
+pub use spawn::spawn_failure;
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::line::{Line, Stream};
+use crate::output::Output;
+use crate::screen::{ModeFlags, Screen};
+
+/// What to run: a shell command line (`sh -c`) or a program with its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandSpec {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+impl CommandSpec {
+    /// How the command is shown to the user and in prompts.
+    pub fn display(&self) -> String {
+        match self {
+            CommandSpec::Shell(line) => line.clone(),
+            CommandSpec::Argv(argv) => argv
+                .iter()
+                .map(|a| {
+                    if a.is_empty()
+                        || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c))
+                    {
+                        format!("'{}'", a.replace('\'', "'\\''"))
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+
+    fn program_and_args(&self) -> (String, Vec<String>) {
+        match self {
+            CommandSpec::Shell(line) => ("/bin/sh".into(), vec!["-c".into(), line.clone()]),
+            CommandSpec::Argv(argv) => (argv[0].clone(), argv[1..].to_vec()),
+        }
+    }
+}
+
+/// How the child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitStatus {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl ExitStatus {
+    /// The shell's convention: the exit code, or 128 + the signal that killed it.
+    pub fn shell_code(&self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(code), _) => code,
+            (None, Some(sig)) => 128 + sig,
+            (None, None) => 1,
+        }
+    }
+
+    /// Ended by Ctrl-C, SIGTERM or SIGHUP (or the codes a shell gives them): a stop
+    /// by the user, not a crash.
+    pub fn is_user_stop(&self) -> bool {
+        match (self.code, self.signal) {
+            (_, Some(sig)) => [libc::SIGINT, libc::SIGTERM, libc::SIGHUP].contains(&sig),
+            (Some(code), None) => code == 130 || code == 143 || code == 129,
+            _ => false,
+        }
+    }
+}
+
+/// What the child's threads report to the supervisor.
+#[derive(Debug)]
+pub enum ChildEvent {
+    /// A chunk of output passed through; the clean lines it completed.
+    Output(Vec<Line>),
+    /// The output stream ended (EOF/EIO): everything the child wrote has been read.
+    OutputEnd,
+    /// The child stopped (Ctrl-Z).
+    Stopped,
+    Exited(ExitStatus),
+}
+
+/// A running child: its pid (also its process group) and, in PTY mode, the master.
+pub struct Child {
+    pub pid: Pid,
+    pub master: Option<Arc<File>>,
+    /// Output pumps still running (1 for a PTY, 2 for pipes).
+    pub pumps: usize,
+}
+
+/// Reads one output stream of the child until its end, passing every byte to the
+/// terminal first and then through the screen parser. Runs on its own thread so the
+/// passthrough never waits on the supervisor.
+pub(crate) fn start_pump(
+    mut source: File,
+    out_fd: RawFd,
+    stream: Stream,
+    output: Arc<Output>,
+    modes: ModeFlags,
+    report: impl Fn(ChildEvent) + Send + 'static,
+) {
+    let spawned = thread::Builder::new()
+        .name(format!("pump-{}", stream.label()))
+        .spawn(move || {
+            let mut screen = Screen::new(stream, modes);
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = match source.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    // EIO: every slave fd is closed and the buffer is drained.
+                    Err(_) => break,
+                };
+                output.child_bytes(out_fd, &buf[..n]);
+                let mut lines = Vec::new();
+                screen.feed(&buf[..n], &mut lines);
+                report(ChildEvent::Output(lines));
+            }
+            let mut lines = Vec::new();
+            screen.flush(&mut lines);
+            if !lines.is_empty() {
+                report(ChildEvent::Output(lines));
+            }
+            report(ChildEvent::OutputEnd);
+        });
+    if let Err(e) = spawned {
+        crate::status::error(&format!("cannot start output thread: {e}"));
+    }
+}
+
+/// Waits for the child on its own thread; reports stops (Ctrl-Z) and the exit.
+pub(crate) fn start_waiter(pid: Pid, report: impl Fn(ChildEvent) + Send + 'static) {
+    let spawned = thread::Builder::new()
+        .name("waiter".into())
+        .spawn(move || loop {
+            match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
+                Ok(WaitStatus::Exited(_, code)) => {
+                    return report(ChildEvent::Exited(ExitStatus {
+                        code: Some(code),
+                        signal: None,
+                    }))
+                }
+                Ok(WaitStatus::Signaled(_, sig, _)) => {
+                    return report(ChildEvent::Exited(ExitStatus {
+                        code: None,
+                        signal: Some(sig as i32),
+                    }))
+                }
+                Ok(WaitStatus::Stopped(..)) => report(ChildEvent::Stopped),
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => {
+                    return report(ChildEvent::Exited(ExitStatus {
+                        code: None,
+                        signal: None,
+                    }))
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        crate::status::error(&format!("cannot start waiter thread: {e}"));
+    }
+}
+
+/// Whether any process of the group is left.
+pub fn group_alive(pgid: Pid) -> bool {
+    killpg(pgid, None).is_ok()
+}
+
+/// Sends `signal` to the child's whole process group (grandchildren too), and
+/// SIGCONT so a stopped group can act on it.
+pub fn signal_group(pgid: Pid, signal: Signal) {
+    let _ = killpg(pgid, signal);
+    if signal != Signal::SIGKILL && signal != Signal::SIGCONT {
+        let _ = killpg(pgid, Signal::SIGCONT);
+    }
+}
+
+/// Waits until the group is gone, up to `deadline`; true if it is.
+pub fn wait_group_gone(pgid: Pid, deadline: Instant) -> bool {
+    // Bounded and only during a stop: the kernel has no "group empty" notification.
+    while group_alive(pgid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    true
+}

@@ -1,0 +1,101 @@
+//! The user's keystrokes: read on a blocking thread (never by setting O_NONBLOCK on
+//! the shared stdin) and forwarded to the child's PTY, or to otorepair while the
+//! overlay owns the keyboard.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use nix::sys::termios::{self, LocalFlags, SpecialCharacterIndices};
+
+/// Ctrl-C as the terminal sends it in raw mode.
+pub const CTRL_C: u8 = 0x03;
+
+/// What the input thread tells the supervisor.
+#[derive(Debug)]
+pub enum InputEvent {
+    /// Ctrl-C was forwarded to the child.
+    CtrlC,
+    /// Keys typed while the overlay owns the keyboard.
+    Keys(Vec<u8>),
+    /// stdin ended.
+    End,
+}
+
+/// Where keystrokes go right now.
+#[derive(Default)]
+pub struct InputRouter {
+    target: Mutex<Option<Arc<File>>>,
+    to_otorepair: AtomicBool,
+}
+
+impl InputRouter {
+    /// Keys go to this PTY master from now on (None while no child runs).
+    pub fn set_target(&self, master: Option<Arc<File>>) {
+        if let Ok(mut t) = self.target.lock() {
+            *t = master;
+        }
+    }
+
+    /// While true, keys are delivered to otorepair instead of the child.
+    pub fn capture(&self, on: bool) {
+        self.to_otorepair.store(on, Ordering::SeqCst);
+    }
+
+    fn target(&self) -> Option<Arc<File>> {
+        self.target.lock().ok().and_then(|t| t.clone())
+    }
+
+    /// Writes bytes to the child's PTY (e.g. replaying or nudging).
+    pub fn send_to_child(&self, bytes: &[u8]) {
+        if let Some(master) = self.target() {
+            let _ = crate::term::write_all_fd(master.as_ref(), bytes);
+        }
+    }
+}
+
+/// Starts the thread that reads fd 0 until it ends.
+pub fn start(router: Arc<InputRouter>, report: impl Fn(InputEvent) + Send + 'static) {
+    let spawned = thread::Builder::new().name("stdin".into()).spawn(move || {
+        // fd 0 belongs to the process: never close it.
+        // SAFETY: fd 0 is open for the life of the process.
+        let mut stdin = ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match stdin.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            let bytes = &buf[..n];
+            if router.to_otorepair.load(Ordering::SeqCst) {
+                report(InputEvent::Keys(bytes.to_vec()));
+                continue;
+            }
+            router.send_to_child(bytes);
+            if bytes.contains(&CTRL_C) {
+                report(InputEvent::CtrlC);
+            }
+        }
+        // Input that is not a terminal ended: tell the child as a terminal would,
+        // with the EOF character, if its line discipline is canonical.
+        if let Some(master) = router.target() {
+            if let Ok(t) = termios::tcgetattr(master.as_ref()) {
+                if t.local_flags.contains(LocalFlags::ICANON) {
+                    let eof = t.control_chars[SpecialCharacterIndices::VEOF as usize];
+                    let _ = (&*master).write_all(&[eof]);
+                }
+            }
+        }
+        let _ = stdin.as_raw_fd();
+        report(InputEvent::End);
+    });
+    if let Err(e) = spawned {
+        crate::status::error(&format!("cannot start input thread: {e}"));
+    }
+}

@@ -1,0 +1,402 @@
+//! The screen: turns the child's raw output bytes into clean text lines.
+//!
+//! A [`vte`] parser removes escape sequences; `\r` moves back to column 0 so a
+//! progress bar yields its last state; backspace and simple cursor moves on the
+//! current line are honoured. It also tracks the terminal modes a child switches on
+//! (alternate screen, hidden cursor, mouse reporting, bracketed paste) so that
+//! otorepair can switch them off again if the child dies without doing so.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use crate::line::{Line, Stream};
+
+/// Longest line kept, in bytes of UTF-8; the rest of a longer line is dropped so
+/// memory stays bounded even for a 100 MB line without a newline.
+pub const MAX_LINE_BYTES: usize = 8 * 1024;
+
+/// Terminal modes a child may leave switched on; bits of [`ModeFlags`].
+pub mod mode {
+    pub const ALT_SCREEN: u32 = 1;
+    pub const CURSOR_HIDDEN: u32 = 1 << 1;
+    pub const MOUSE: u32 = 1 << 2;
+    pub const BRACKETED_PASTE: u32 = 1 << 3;
+    pub const APP_CURSOR_KEYS: u32 = 1 << 4;
+    pub const FOCUS_EVENTS: u32 = 1 << 5;
+}
+
+/// Modes shared between the output thread (which parses) and the code that
+/// restores the user's terminal (which may run from a panic hook or signal path).
+#[derive(Debug, Clone, Default)]
+pub struct ModeFlags(Arc<AtomicU32>);
+
+impl ModeFlags {
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn in_alt_screen(&self) -> bool {
+        self.get() & mode::ALT_SCREEN != 0
+    }
+
+    fn set(&self, bits: u32, on: bool) {
+        if on {
+            self.0.fetch_or(bits, Ordering::Relaxed);
+        } else {
+            self.0.fetch_and(!bits, Ordering::Relaxed);
+        }
+    }
+
+    pub fn clear(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    /// The escape sequences that switch off every mode the child left on, in an
+    /// order that leaves the main screen with a visible cursor. Empty when the child
+    /// left nothing on, so a well-behaved child gets no extra bytes.
+    pub fn reset_sequence(&self) -> Vec<u8> {
+        let bits = self.get();
+        let mut out = Vec::new();
+        if bits & mode::MOUSE != 0 {
+            out.extend_from_slice(b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l");
+        }
+        if bits & mode::BRACKETED_PASTE != 0 {
+            out.extend_from_slice(b"\x1b[?2004l");
+        }
+        if bits & mode::FOCUS_EVENTS != 0 {
+            out.extend_from_slice(b"\x1b[?1004l");
+        }
+        if bits & mode::APP_CURSOR_KEYS != 0 {
+            out.extend_from_slice(b"\x1b[?1l\x1b>");
+        }
+        if bits & mode::ALT_SCREEN != 0 {
+            out.extend_from_slice(b"\x1b[?1049l");
+        }
+        if bits & mode::CURSOR_HIDDEN != 0 {
+            out.extend_from_slice(b"\x1b[?25h");
+        }
+        out
+    }
+}
+
+/// Byte stream in, clean lines out. One per output stream.
+pub struct Screen {
+    parser: vte::Parser,
+    state: LineState,
+}
+
+impl Screen {
+    pub fn new(stream: Stream, modes: ModeFlags) -> Self {
+        Screen {
+            parser: vte::Parser::new(),
+            state: LineState {
+                cells: Vec::new(),
+                col: 0,
+                bytes: 0,
+                stream,
+                modes,
+                lines: Vec::new(),
+            },
+        }
+    }
+
+    /// Parse `bytes`, appending every completed line to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Line>) {
+        self.parser.advance(&mut self.state, bytes);
+        out.append(&mut self.state.lines);
+    }
+
+    /// The unfinished last line, if any (for output that ends without a newline).
+    pub fn flush(&mut self, out: &mut Vec<Line>) {
+        self.state.end_line();
+        out.append(&mut self.state.lines);
+    }
+
+    pub fn modes(&self) -> &ModeFlags {
+        &self.state.modes
+    }
+}
+
+struct LineState {
+    /// The current line as characters, so `\r` and backspace can overwrite.
+    cells: Vec<char>,
+    col: usize,
+    /// UTF-8 length of `cells`, kept to bound memory by bytes.
+    bytes: usize,
+    stream: Stream,
+    modes: ModeFlags,
+    lines: Vec<Line>,
+}
+
+impl LineState {
+    fn put(&mut self, c: char) {
+        if self.col < self.cells.len() {
+            self.bytes = self.bytes - self.cells[self.col].len_utf8() + c.len_utf8();
+            self.cells[self.col] = c;
+        } else {
+            if self.bytes + c.len_utf8() + (self.col - self.cells.len()) > MAX_LINE_BYTES {
+                return;
+            }
+            while self.cells.len() < self.col {
+                self.cells.push(' ');
+                self.bytes += 1;
+            }
+            self.cells.push(c);
+            self.bytes += c.len_utf8();
+        }
+        self.col += 1;
+    }
+
+    fn end_line(&mut self) {
+        // Text drawn on the alternate screen is a full-screen program's UI, not log
+        // output: it is not scanned for errors.
+        if !self.modes.in_alt_screen() && !self.cells.is_empty() {
+            let text: String = self.cells.iter().collect();
+            let text = text.trim_end();
+            if !text.is_empty() {
+                self.lines.push(Line::new(text, self.stream));
+            }
+        }
+        self.cells.clear();
+        self.col = 0;
+        self.bytes = 0;
+    }
+
+    fn erase_in_line(&mut self, how: u16) {
+        match how {
+            0 => {
+                if self.col < self.cells.len() {
+                    self.cells.truncate(self.col);
+                }
+            }
+            1 => {
+                let end = (self.col + 1).min(self.cells.len());
+                for cell in &mut self.cells[..end] {
+                    *cell = ' ';
+                }
+            }
+            _ => self.cells.clear(),
+        }
+        self.bytes = self.cells.iter().map(|c| c.len_utf8()).sum();
+    }
+
+    fn private_mode(&mut self, code: u16, on: bool) {
+        let bits = match code {
+            1049 | 1047 | 47 => mode::ALT_SCREEN,
+            25 => {
+                // ?25h shows the cursor: "hidden" is the mode to undo.
+                self.modes.set(mode::CURSOR_HIDDEN, !on);
+                return;
+            }
+            1000 | 1002 | 1003 | 1005 | 1006 => mode::MOUSE,
+            2004 => mode::BRACKETED_PASTE,
+            1004 => mode::FOCUS_EVENTS,
+            1 => mode::APP_CURSOR_KEYS,
+            _ => return,
+        };
+        if bits == mode::ALT_SCREEN && on {
+            // Whatever was on the main screen's current line is finished.
+            self.end_line();
+        }
+        self.modes.set(bits, on);
+    }
+}
+
+fn first_param(params: &vte::Params, default: u16) -> u16 {
+    match params.iter().next().and_then(|p| p.first().copied()) {
+        Some(0) | None => default,
+        Some(n) => n,
+    }
+}
+
+impl vte::Perform for LineState {
+    fn print(&mut self, c: char) {
+        self.put(c);
+    }
+
+    fn execute(&mut self, byte: u8) {
+        match byte {
+            b'\n' | 0x0b | 0x0c => self.end_line(),
+            b'\r' => self.col = 0,
+            0x08 => self.col = self.col.saturating_sub(1),
+            b'\t' => {
+                let next = (self.col / 8 + 1) * 8;
+                while self.col < next {
+                    self.put(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn csi_dispatch(
+        &mut self,
+        params: &vte::Params,
+        intermediates: &[u8],
+        _ignore: bool,
+        action: char,
+    ) {
+        if intermediates == b"?" {
+            if action == 'h' || action == 'l' {
+                for p in params.iter() {
+                    if let Some(&code) = p.first() {
+                        self.private_mode(code, action == 'h');
+                    }
+                }
+            }
+            return;
+        }
+        if !intermediates.is_empty() {
+            return;
+        }
+        match action {
+            'K' => self.erase_in_line(
+                params
+                    .iter()
+                    .next()
+                    .and_then(|p| p.first().copied())
+                    .unwrap_or(0),
+            ),
+            'G' | '`' => self.col = usize::from(first_param(params, 1)) - 1,
+            'C' => self.col += usize::from(first_param(params, 1)),
+            'D' => self.col = self.col.saturating_sub(usize::from(first_param(params, 1))),
+            // Moving to another row ends the line being written: it is what the
+            // user sees on that row.
+            'H' | 'f' | 'A' | 'B' | 'E' | 'F' | 'd' => {
+                if !self.cells.is_empty() {
+                    self.end_line();
+                }
+                if action == 'H' || action == 'f' {
+                    let col = params
+                        .iter()
+                        .nth(1)
+                        .and_then(|p| p.first().copied())
+                        .unwrap_or(1);
+                    self.col = usize::from(col.max(1)) - 1;
+                }
+            }
+            _ => {}
+        }
+        // Cursor moves past the cap must not grow the line without bound.
+        self.col = self.col.min(MAX_LINE_BYTES);
+    }
+
+    fn esc_dispatch(&mut self, intermediates: &[u8], _ignore: bool, byte: u8) {
+        if intermediates.is_empty() && byte == b'c' {
+            // RIS: a full reset switches every mode off.
+            self.modes.clear();
+            self.cells.clear();
+            self.col = 0;
+            self.bytes = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(bytes: &[u8]) -> (Vec<String>, ModeFlags) {
+        let modes = ModeFlags::default();
+        let mut screen = Screen::new(Stream::Pty, modes.clone());
+        let mut out = Vec::new();
+        screen.feed(bytes, &mut out);
+        screen.flush(&mut out);
+        (out.into_iter().map(|l| l.text).collect(), modes)
+    }
+
+    #[test]
+    fn colored_pytest_output_becomes_plain_text() {
+        // Captured from `pytest --color=yes` (python 3.11, pytest 8) on a failing test.
+        let raw = b"\x1b[1m============================= test session starts ==============================\x1b[0m\r\n\
+collected 1 item\r\n\r\n\
+test_app.py \x1b[31mF\x1b[0m\x1b[31m                                                            [100%]\x1b[0m\r\n\
+\x1b[31mE       KeyError: 'total'\x1b[0m\r\n\
+\x1b[31m\x1b[1m_______________________________ test_total ________________________________\x1b[0m\r\n";
+        let (lines, _) = lines_of(raw);
+        assert_eq!(lines[1], "collected 1 item");
+        assert_eq!(
+            lines[2],
+            "test_app.py F                                                            [100%]"
+        );
+        assert_eq!(lines[3], "E       KeyError: 'total'");
+        assert!(lines.iter().all(|l| !l.contains('\x1b')));
+    }
+
+    #[test]
+    fn progress_bar_yields_its_last_state() {
+        // The shape pip and tqdm print: redraws on one row with \r, then \n.
+        let raw = b"  10%|#         | 1/10\r  50%|#####     | 5/10\r 100%|##########| 10/10\r\n";
+        let (lines, _) = lines_of(raw);
+        assert_eq!(lines, vec![" 100%|##########| 10/10"]);
+    }
+
+    #[test]
+    fn erase_line_and_backspace_are_honoured() {
+        let (lines, _) = lines_of(b"Downloading 1/3\r\x1b[2KDone\nabd\x08c\n");
+        assert_eq!(lines, vec!["Done", "abc"]);
+        let (lines, _) = lines_of(b"long line here\r\x1b[Kshort\n");
+        assert_eq!(lines, vec!["short"]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_dropped() {
+        let (lines, _) = lines_of(b"caf\xc3\xa9 \xff\xfe ok\n");
+        assert_eq!(lines, vec!["caf\u{e9} \u{fffd}\u{fffd} ok"]);
+    }
+
+    #[test]
+    fn utf8_split_across_reads_is_joined() {
+        let modes = ModeFlags::default();
+        let mut screen = Screen::new(Stream::Pty, modes);
+        let mut out = Vec::new();
+        screen.feed(b"caf\xc3", &mut out);
+        screen.feed(b"\xa9\n", &mut out);
+        assert_eq!(out[0].text, "caf\u{e9}");
+    }
+
+    #[test]
+    fn full_screen_program_is_tracked_and_not_scanned() {
+        // The start and end of `less` on a file (TERM=xterm-256color), trimmed.
+        let raw = b"before\r\n\x1b[?1049h\x1b[22;0;0t\x1b[?1h\x1b=\r\x1b[?25lTraceback (most recent call last):\r\n\x1b[7m(END)\x1b[27m\x1b[K";
+        let (lines, modes) = lines_of(raw);
+        assert_eq!(lines, vec!["before"]);
+        assert!(modes.in_alt_screen());
+        let reset = String::from_utf8(modes.reset_sequence()).unwrap();
+        assert!(reset.contains("\x1b[?1049l") && reset.contains("\x1b[?25h"));
+
+        let (lines, modes) =
+            lines_of(b"\x1b[?1049h\x1b[?25lscreen\r\n\x1b[?25h\x1b[?1049lafter crash\r\n");
+        assert_eq!(lines, vec!["after crash"]);
+        assert!(modes.reset_sequence().is_empty());
+        let (_, modes) = lines_of(b"\x1b[?47h");
+        assert!(modes.in_alt_screen());
+        let (_, modes) = lines_of(b"\x1b[?1047h\x1b[?1000h\x1b[?2004h");
+        let reset = String::from_utf8(modes.reset_sequence()).unwrap();
+        assert!(reset.contains("\x1b[?1000l") && reset.contains("\x1b[?2004l"));
+    }
+
+    #[test]
+    fn a_huge_line_is_cut_and_memory_stays_bounded() {
+        let modes = ModeFlags::default();
+        let mut screen = Screen::new(Stream::Pty, modes);
+        let mut out = Vec::new();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..100 {
+            screen.feed(&chunk, &mut out);
+            assert!(screen.state.cells.capacity() <= 2 * MAX_LINE_BYTES);
+        }
+        screen.feed(b"\nnext\n", &mut out);
+        assert_eq!(out[0].text.len(), MAX_LINE_BYTES);
+        assert_eq!(out[1].text, "next");
+        // A cursor jump far to the right cannot grow it either.
+        screen.feed(b"\x1b[60000Cz\n", &mut out);
+        assert!(out.iter().all(|l| l.text.len() <= MAX_LINE_BYTES));
+    }
+
+    #[test]
+    fn tabs_expand_and_cursor_moves_keep_the_row() {
+        let (lines, _) = lines_of(b"a\tb\n\x1b[5Gx\nab\x1b[1Dc\n");
+        assert_eq!(lines, vec!["a       b", "    x", "ac"]);
+    }
+}

@@ -1,0 +1,445 @@
+//! The supervisor: the one place that knows the order of things. It owns the event
+//! loop (one channel, waiting on deadlines, never polling), the child's life cycle,
+//! and the way out.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use signal_hook::consts::signal::{SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
+
+use crate::child::{self, ChildEvent, ExitStatus, PtyOptions};
+use crate::cli::{Config, Mode};
+use crate::input::{self, InputEvent, InputRouter};
+use crate::output::Output;
+use crate::screen::ModeFlags;
+use crate::status;
+use crate::term::{self, RawMode};
+
+/// How long a stopped child gets between SIGTERM and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
+/// Two Ctrl-C within this window stop the child even if it ignores SIGINT.
+const DOUBLE_CTRL_C: Duration = Duration::from_secs(1);
+/// After the child exits, how long output may keep trickling in (a grandchild can
+/// hold the PTY open) before we stop waiting for the end of output.
+const DRAIN_QUIET: Duration = Duration::from_millis(200);
+const DRAIN_MAX: Duration = Duration::from_secs(2);
+
+/// The child's process group, for the panic hook (which cannot reach the supervisor).
+static CHILD_PGID: AtomicI32 = AtomicI32::new(0);
+
+fn panic_stop_child() {
+    let pgid = CHILD_PGID.load(Ordering::SeqCst);
+    if pgid > 0 {
+        child::signal_group(Pid::from_raw(pgid), Signal::SIGTERM);
+    }
+}
+
+/// Everything that can happen, on one channel.
+#[derive(Debug)]
+pub enum Event {
+    /// From the child of generation `gen` (older generations are ignored).
+    Child(u64, ChildEvent),
+    Input(InputEvent),
+    Signal(i32),
+}
+
+/// The running child as the supervisor tracks it.
+struct Running {
+    gen: u64,
+    pid: Pid,
+    pumps_open: usize,
+    exit: Option<ExitStatus>,
+    last_output: Instant,
+    exited_at: Option<Instant>,
+}
+
+pub struct Supervisor {
+    cfg: Config,
+    tx: Sender<Event>,
+    rx: Receiver<Event>,
+    output: Arc<Output>,
+    modes: ModeFlags,
+    router: Arc<InputRouter>,
+    raw: Option<RawMode>,
+    /// The user's terminal, when otorepair owns it (stdin a terminal, foreground).
+    tty_fd: Option<i32>,
+    user_termios: Option<nix::sys::termios::Termios>,
+    gen: u64,
+    child: Option<Running>,
+    master: Option<Arc<std::fs::File>>,
+    last_ctrl_c: Option<Instant>,
+    /// Set once the user pressed Ctrl-C: whatever follows is a stop, not a crash.
+    user_interrupted: bool,
+}
+
+impl Supervisor {
+    pub fn new(cfg: Config) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let output = Arc::new(Output::default());
+        status::init(cfg.verbosity, output.clone());
+        let tty_fd = (term::is_tty(0) && term::is_foreground(0)).then_some(0);
+        let user_termios = tty_fd.and_then(term::get_termios);
+        Supervisor {
+            cfg,
+            tx,
+            rx,
+            output,
+            modes: ModeFlags::default(),
+            router: Arc::new(InputRouter::default()),
+            raw: None,
+            tty_fd,
+            user_termios,
+            gen: 0,
+            child: None,
+            master: None,
+            last_ctrl_c: None,
+            user_interrupted: false,
+        }
+    }
+
+    /// Runs the command until otorepair should exit; returns the exit code.
+    pub fn run(mut self) -> i32 {
+        term::install_panic_hook(panic_stop_child);
+        self.start_signal_thread();
+        if self.cfg.mode == Mode::Pty {
+            if let Some(fd) = self.tty_fd {
+                match RawMode::enter(fd, self.modes.clone()) {
+                    Ok(raw) => self.raw = Some(raw),
+                    Err(e) => {
+                        status::debug(1, &format!("cannot switch the terminal to raw mode: {e}"))
+                    }
+                }
+            }
+            // A background job must not read the terminal (SIGTTIN would stop it).
+            if self.tty_fd.is_some() || !term::is_tty(0) {
+                let tx = self.tx.clone();
+                input::start(self.router.clone(), move |e| {
+                    let _ = tx.send(Event::Input(e));
+                });
+            }
+        }
+        status::debug(
+            1,
+            &format!(
+                "running {} in {} ({:?} mode)",
+                self.cfg.command.display(),
+                self.cfg.workspace.display(),
+                self.cfg.mode
+            ),
+        );
+        if let Err(code) = self.spawn() {
+            return self.finish(code);
+        }
+        if std::env::var_os("OTOREPAIR_TEST_PANIC").is_some() {
+            panic!("OTOREPAIR_TEST_PANIC is set: panicking on purpose");
+        }
+        let code = self.event_loop();
+        self.finish(code)
+    }
+
+    fn start_signal_thread(&self) {
+        let tx = self.tx.clone();
+        match signal_hook::iterator::Signals::new([
+            SIGWINCH, SIGTERM, SIGHUP, SIGQUIT, SIGINT, SIGCONT,
+        ]) {
+            Ok(mut signals) => {
+                let spawned = std::thread::Builder::new()
+                    .name("signals".into())
+                    .spawn(move || {
+                        for sig in signals.forever() {
+                            if tx.send(Event::Signal(sig)).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                if let Err(e) = spawned {
+                    status::error(&format!("cannot start signal thread: {e}"));
+                }
+            }
+            Err(e) => status::error(&format!("cannot watch signals: {e}")),
+        }
+    }
+
+    /// Starts a new generation of the child. On failure returns the exit code a
+    /// shell would give.
+    fn spawn(&mut self) -> Result<Pid, i32> {
+        self.gen += 1;
+        let gen = self.gen;
+        let tx = self.tx.clone();
+        let report = move |e: ChildEvent| {
+            let _ = tx.send(Event::Child(gen, e));
+        };
+        self.modes.clear();
+        let spawned = match self.cfg.mode {
+            Mode::Pty => {
+                let size = self
+                    .tty_fd
+                    .and_then(term::window_size)
+                    .or_else(|| term::window_size(1))
+                    .unwrap_or_else(term::default_size);
+                let opts = PtyOptions {
+                    size,
+                    termios: self.user_termios.as_ref(),
+                };
+                child::spawn_pty(
+                    &self.cfg.command,
+                    &self.cfg.workspace,
+                    &opts,
+                    self.output.clone(),
+                    self.modes.clone(),
+                    report,
+                )
+            }
+            Mode::Pipe => child::spawn_pipe(
+                &self.cfg.command,
+                &self.cfg.workspace,
+                self.tty_fd,
+                self.output.clone(),
+                self.modes.clone(),
+                report,
+            ),
+        };
+        match spawned {
+            Ok(c) => {
+                CHILD_PGID.store(c.pid.as_raw(), Ordering::SeqCst);
+                self.router.set_target(c.master.clone());
+                self.master = c.master;
+                self.child = Some(Running {
+                    gen,
+                    pid: c.pid,
+                    pumps_open: c.pumps,
+                    exit: None,
+                    last_output: Instant::now(),
+                    exited_at: None,
+                });
+                status::debug(1, &format!("started PID {}", c.pid));
+                Ok(c.pid)
+            }
+            Err(e) => {
+                let (msg, code) = child::spawn_failure(&self.cfg.command, &e);
+                status::write_stderr(&format!("otorepair: {msg}\n"));
+                Err(code)
+            }
+        }
+    }
+
+    fn event_loop(&mut self) -> i32 {
+        loop {
+            let deadline = self.next_deadline();
+            let event = match deadline {
+                Some(at) => match self
+                    .rx
+                    .recv_timeout(at.saturating_duration_since(Instant::now()))
+                {
+                    Ok(e) => Some(e),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return 1,
+                },
+                None => match self.rx.recv() {
+                    Ok(e) => Some(e),
+                    Err(_) => return 1,
+                },
+            };
+            if let Some(code) = match event {
+                Some(e) => self.handle(e),
+                None => self.on_deadline(),
+            } {
+                return code;
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let running = self.child.as_ref()?;
+        let exited_at = running.exited_at?;
+        Some((running.last_output + DRAIN_QUIET).min(exited_at + DRAIN_MAX))
+    }
+
+    /// Handles one event; `Some(code)` ends otorepair.
+    fn handle(&mut self, event: Event) -> Option<i32> {
+        match event {
+            Event::Child(gen, e) => self.on_child_event(gen, e),
+            Event::Input(InputEvent::CtrlC) => self.on_ctrl_c(),
+            Event::Input(InputEvent::Keys(_)) | Event::Input(InputEvent::End) => None,
+            Event::Signal(sig) => self.on_signal(sig),
+        }
+    }
+
+    fn on_child_event(&mut self, gen: u64, event: ChildEvent) -> Option<i32> {
+        let running = self.child.as_mut().filter(|r| r.gen == gen)?;
+        match event {
+            ChildEvent::Output(lines) => {
+                running.last_output = Instant::now();
+                if status::verbosity() >= 3 {
+                    for line in &lines {
+                        status::debug(3, &format!("line: {}", line.text));
+                    }
+                }
+            }
+            ChildEvent::OutputEnd => running.pumps_open = running.pumps_open.saturating_sub(1),
+            ChildEvent::Stopped => {
+                let pid = running.pid;
+                self.suspend_with_child(pid);
+            }
+            ChildEvent::Exited(status) => {
+                status::debug(1, &format!("PID {} exited: {status:?}", running.pid));
+                running.exit = Some(status);
+                running.exited_at = Some(Instant::now());
+            }
+        }
+        let running = self.child.as_ref()?;
+        match running.exit {
+            Some(status) if running.pumps_open == 0 => self.on_child_exit(status),
+            _ => None,
+        }
+    }
+
+    /// The drain deadline passed: output stopped arriving after the exit.
+    fn on_deadline(&mut self) -> Option<i32> {
+        let status = self.child.as_ref()?.exit?;
+        status::debug(
+            2,
+            "output still open after the exit (a grandchild holds it); not waiting longer",
+        );
+        self.on_child_exit(status)
+    }
+
+    /// The child has exited and its output is drained.
+    fn on_child_exit(&mut self, status: ExitStatus) -> Option<i32> {
+        self.child = None;
+        CHILD_PGID.store(0, Ordering::SeqCst);
+        if self.user_interrupted {
+            status::debug(1, "the command ended after Ctrl-C: a stop by the user");
+        }
+        Some(status.shell_code())
+    }
+
+    fn on_ctrl_c(&mut self) -> Option<i32> {
+        self.user_interrupted = true;
+        let now = Instant::now();
+        let double = self
+            .last_ctrl_c
+            .is_some_and(|prev| now.duration_since(prev) <= DOUBLE_CTRL_C);
+        self.last_ctrl_c = Some(now);
+        if double && self.child.as_ref().is_some_and(|r| r.exit.is_none()) {
+            status::debug(1, "Ctrl-C twice: stopping the command");
+            self.stop_child();
+            return Some(130);
+        }
+        None
+    }
+
+    fn on_signal(&mut self, sig: i32) -> Option<i32> {
+        match sig {
+            SIGWINCH => {
+                self.push_window_size();
+                None
+            }
+            SIGINT => {
+                // From `kill -INT` (in PTY mode the keyboard's Ctrl-C is a byte): pass
+                // it on as if typed, with the same double-press rule.
+                if let Some(r) = self.child.as_ref().filter(|r| r.exit.is_none()) {
+                    child::signal_group(r.pid, Signal::SIGINT);
+                }
+                self.on_ctrl_c()
+            }
+            SIGTERM | SIGHUP | SIGQUIT => {
+                status::debug(1, &format!("received signal {sig}: stopping the command"));
+                self.stop_child();
+                Some(128 + sig)
+            }
+            _ => None,
+        }
+    }
+
+    fn push_window_size(&self) {
+        if let (Some(master), Some(fd)) = (self.master.as_ref(), self.tty_fd) {
+            if let Some(ws) = term::window_size(fd) {
+                use std::os::fd::AsRawFd;
+                term::set_window_size(master.as_raw_fd(), &ws);
+            }
+        }
+    }
+
+    /// The child was stopped (Ctrl-Z): give the terminal back and stop ourselves, as
+    /// a shell job would; on `fg`, take it again and continue the child.
+    fn suspend_with_child(&mut self, pid: Pid) {
+        if self.raw.is_some() {
+            term::restore();
+        }
+        if self.cfg.mode == Mode::Pipe {
+            if let Some(fd) = self.tty_fd {
+                term::set_foreground(fd, nix::unistd::getpgrp());
+            }
+        }
+        let _ = nix::sys::signal::raise(Signal::SIGSTOP);
+        // Continued (fg): take the terminal again and wake the child up.
+        if let Some(raw) = self.raw.as_ref() {
+            raw.reenter();
+        }
+        if self.cfg.mode == Mode::Pipe {
+            if let Some(fd) = self.tty_fd {
+                term::set_foreground(fd, pid);
+            }
+        }
+        self.push_window_size();
+        child::signal_group(pid, Signal::SIGCONT);
+    }
+
+    /// Stops the child's whole process group: SIGTERM, a grace period, SIGKILL, and
+    /// waits until the group is gone (so a restart can bind the same port).
+    fn stop_child(&mut self) {
+        let Some(running) = self.child.as_ref() else {
+            return;
+        };
+        let (pid, gen) = (running.pid, running.gen);
+        child::signal_group(pid, Signal::SIGTERM);
+        let mut exited = running.exit.is_some();
+        let deadline = Instant::now() + STOP_GRACE;
+        while !exited {
+            match self
+                .rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(Event::Child(g, ChildEvent::Exited(_))) if g == gen => exited = true,
+                Ok(Event::Signal(s)) if s == SIGTERM || s == SIGQUIT => break,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        // Grandchildren may outlive the leader: the group as a whole must go.
+        if !child::wait_group_gone(
+            pid,
+            Instant::now() + Duration::from_millis(if exited { 300 } else { 0 }),
+        ) {
+            child::signal_group(pid, Signal::SIGKILL);
+            child::wait_group_gone(pid, Instant::now() + Duration::from_secs(2));
+        }
+        self.child = None;
+        CHILD_PGID.store(0, Ordering::SeqCst);
+    }
+
+    /// Restores the terminal exactly as it was and returns the exit code.
+    fn finish(&mut self, code: i32) -> i32 {
+        {
+            // No child chunk may be written in the middle of the reset sequence.
+            let _exclusive = self.output.exclusive();
+            self.raw = None;
+        }
+        if self.cfg.mode == Mode::Pipe {
+            if let Some(fd) = self.tty_fd {
+                term::set_foreground(fd, nix::unistd::getpgrp());
+            }
+        }
+        code
+    }
+}
+
+/// Runs otorepair with a validated config.
+pub fn run(cfg: Config) -> i32 {
+    Supervisor::new(cfg).run()
+}

@@ -1,0 +1,204 @@
+//! The user's terminal: raw mode that is undone on every way out, and its size.
+//!
+//! The original settings live in a process-wide slot so that the panic hook and the
+//! signal path can restore them too (`tcsetattr` is async-signal-safe). We use
+//! `nix::sys::termios` directly rather than a TUI crate: we need the exact original
+//! `termios` to hand to the child's PTY and to restore byte for byte.
+
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::sync::Mutex;
+
+use nix::libc;
+use nix::pty::Winsize;
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::termios::{self, SetArg, Termios};
+
+use crate::screen::ModeFlags;
+
+/// What must be undone on the way out: the fd, its original settings, and the
+/// modes the child switched on that must be switched off again.
+struct Saved {
+    fd: RawFd,
+    original: Termios,
+    modes: Option<ModeFlags>,
+}
+
+static SAVED: Mutex<Option<Saved>> = Mutex::new(None);
+
+pub fn is_tty(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: only used for fds 0..=2 or fds that outlive the call.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Whether this process is in the foreground of the terminal on `fd`. A job started
+/// with `&` is not, and must neither read the terminal nor change its settings
+/// (that would stop it with SIGTTIN/SIGTTOU).
+pub fn is_foreground(fd: RawFd) -> bool {
+    match nix::unistd::tcgetpgrp(borrow(fd)) {
+        Ok(pgrp) => pgrp == nix::unistd::getpgrp(),
+        Err(_) => false,
+    }
+}
+
+/// The settings of the terminal on `fd`, if it is one.
+pub fn get_termios(fd: RawFd) -> Option<Termios> {
+    termios::tcgetattr(borrow(fd)).ok()
+}
+
+/// The window size of the terminal on `fd`, if it is one with a size.
+pub fn window_size(fd: RawFd) -> Option<Winsize> {
+    let mut ws = Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize into the pointed struct.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_row > 0 && ws.ws_col > 0).then_some(ws)
+}
+
+/// Sets the window size of a PTY (the kernel then sends SIGWINCH to its foreground group).
+pub fn set_window_size(fd: RawFd, ws: &Winsize) {
+    // SAFETY: TIOCSWINSZ reads a winsize from the pointed struct.
+    unsafe {
+        libc::ioctl(fd, libc::TIOCSWINSZ, ws);
+    }
+}
+
+/// The size a child gets when the user's side has none (stdin/stdout not a terminal).
+pub fn default_size() -> Winsize {
+    Winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
+}
+
+/// Raw mode on the user's terminal for as long as this guard lives.
+pub struct RawMode {
+    _private: (),
+}
+
+impl RawMode {
+    /// Saves the settings of `fd` and switches it to raw mode. `modes` are the
+    /// child's terminal modes to switch off on restore.
+    pub fn enter(fd: RawFd, modes: ModeFlags) -> nix::Result<RawMode> {
+        let original = termios::tcgetattr(borrow(fd))?;
+        let mut raw = original.clone();
+        termios::cfmakeraw(&mut raw);
+        if let Ok(mut saved) = SAVED.lock() {
+            *saved = Some(Saved {
+                fd,
+                original,
+                modes: Some(modes),
+            });
+        }
+        termios::tcsetattr(borrow(fd), SetArg::TCSANOW, &raw)?;
+        Ok(RawMode { _private: () })
+    }
+
+    /// Switches raw mode on again after a [`suspend`](restore) (Ctrl-Z, then `fg`).
+    pub fn reenter(&self) {
+        if let Ok(saved) = SAVED.lock() {
+            if let Some(saved) = saved.as_ref() {
+                let mut raw = saved.original.clone();
+                termios::cfmakeraw(&mut raw);
+                with_sigttou_blocked(|| {
+                    let _ = termios::tcsetattr(borrow(saved.fd), SetArg::TCSANOW, &raw);
+                });
+            }
+        }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        restore();
+        if let Ok(mut saved) = SAVED.lock() {
+            *saved = None;
+        }
+    }
+}
+
+/// Restores the user's terminal: switches off the modes the child left on and puts
+/// back the original settings. Safe to call more than once and from any exit path.
+pub fn restore() {
+    // try_lock: a panic while the lock is held must not deadlock the hook.
+    let Ok(saved) = SAVED.try_lock() else {
+        return;
+    };
+    let Some(saved) = saved.as_ref() else {
+        return;
+    };
+    if let Some(modes) = &saved.modes {
+        let reset = modes.reset_sequence();
+        if !reset.is_empty() {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&reset);
+            let _ = out.flush();
+        }
+    }
+    with_sigttou_blocked(|| {
+        // TCSADRAIN: let what we wrote reach the terminal first, keep typed-ahead input.
+        let _ = termios::tcsetattr(borrow(saved.fd), SetArg::TCSADRAIN, &saved.original);
+    });
+}
+
+/// A background job changing terminal settings gets SIGTTOU, which would stop us
+/// on the way out; with it blocked the call simply proceeds.
+fn with_sigttou_blocked(f: impl FnOnce()) {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTTOU);
+    let mut old = SigSet::empty();
+    let blocked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_ok();
+    f();
+    if blocked {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+}
+
+/// Gives the terminal's foreground to `pgrp` (pipe mode hands it to the child's
+/// group, and takes it back at the end).
+pub fn set_foreground(fd: RawFd, pgrp: nix::unistd::Pid) {
+    with_sigttou_blocked(|| {
+        let _ = nix::unistd::tcsetpgrp(borrow(fd), pgrp);
+    });
+}
+
+/// Installs a panic hook that restores the terminal before the message is printed,
+/// so the message is readable and the shell is usable afterwards.
+pub fn install_panic_hook(on_panic: fn()) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        on_panic();
+        restore();
+        previous(info);
+    }));
+}
+
+/// Writes `bytes` fully to `fd`, retrying on EINTR and waiting out EAGAIN (in case
+/// someone else set O_NONBLOCK on a shared descriptor).
+pub fn write_all_fd(fd: impl AsFd, mut bytes: &[u8]) -> std::io::Result<()> {
+    let fd = fd.as_fd();
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => {
+                let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLOUT)];
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
