@@ -78,7 +78,8 @@ pub fn start(router: Arc<InputRouter>, report: impl Fn(InputEvent) + Send + 'sta
                 continue;
             }
             router.send_to_child(bytes);
-            if bytes.contains(&CTRL_C) {
+            // Each press counts: two in one read are a double Ctrl-C.
+            for _ in bytes.iter().filter(|&&b| b == CTRL_C) {
                 report(InputEvent::CtrlC);
             }
         }

@@ -1,0 +1,286 @@
+//! The transparent shim, as the person at the terminal sees it.
+
+mod common;
+
+use common::{processes_with, run_piped, wait_no_processes, Opts, Term};
+
+fn py(code: &str) -> Vec<String> {
+    vec!["--".into(), "python3".into(), "-c".into(), code.into()]
+}
+
+fn spawn_py(code: &str, opts: Opts<'_>) -> Term {
+    let args = py(code);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Term::spawn(&args, opts)
+}
+
+#[test]
+fn child_sees_a_terminal_with_the_users_size_and_environment() {
+    let mut t = spawn_py(
+        "import os,sys\n\
+         print('ttys', [os.isatty(i) for i in range(3)])\n\
+         print('size', os.get_terminal_size().lines, os.get_terminal_size().columns)\n\
+         print('env', os.environ.get('TERM'), os.environ.get('OTOREPAIR'), os.environ.get('PYTHONUNBUFFERED'))\n\
+         print('fds', sorted(int(f) for f in os.listdir('/proc/self/fd')))",
+        Opts {
+            rows: 33,
+            cols: 101,
+            ..Opts::default()
+        },
+    );
+    assert_eq!(t.wait(), 0);
+    let text = t.text();
+    assert!(text.contains("ttys [True, True, True]"), "{text}");
+    assert!(text.contains("size 33 101"), "{text}");
+    assert!(text.contains("env xterm-256color 1 1"), "{text}");
+    // 0, 1, 2 and the fd listdir itself opened: nothing of otorepair's leaked.
+    assert!(text.contains("fds [0, 1, 2, 3]"), "{text}");
+}
+
+#[test]
+fn output_arrives_byte_for_byte_including_invalid_utf8() {
+    // Written with os.write so no line discipline is involved on the child's side:
+    // colours, cursor movement, UTF-8, invalid UTF-8, a lone CR.
+    let payload: &[u8] =
+        b"\x1b[31mred\x1b[0m \x1b[2;5H\xe2\x9c\x93 caf\xc3\xa9 \xff\xfe\x80 \rover";
+    let code = format!(
+        "import os; os.write(1, bytes({:?})); os.write(1, b'<END>')",
+        payload.to_vec()
+    );
+    let mut t = spawn_py(&code, Opts::default());
+    assert_eq!(t.wait(), 0);
+    let mut expected = payload.to_vec();
+    expected.extend_from_slice(b"<END>");
+    let out = t.output();
+    assert!(
+        out.windows(expected.len())
+            .any(|w| w == expected.as_slice()),
+        "payload not passed through unchanged: {:?}",
+        String::from_utf8_lossy(&out)
+    );
+    // Nothing added: a well-behaved child gets no reset sequences after it.
+    assert!(
+        out.ends_with(b"<END>"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+#[test]
+fn a_four_megabyte_tail_written_just_before_exit_all_arrives() {
+    let code = "import sys\n\
+                line = ''.join(chr(33 + i % 90) for i in range(99)) + '\\n'\n\
+                sys.stdout.write(line * 42000 + 'LAST')\n\
+                sys.stdout.flush()\n\
+                sys.exit(3)";
+    let mut t = spawn_py(code, Opts::default());
+    assert_eq!(t.wait(), 3);
+    let out = t.output();
+    let line: String = (0..99).map(|i| char::from(33 + (i % 90) as u8)).collect();
+    // The child's PTY turns \n into \r\n, exactly as the user's terminal would.
+    let mut expected = format!("{line}\r\n").repeat(42000);
+    expected.push_str("LAST");
+    assert_eq!(out.len(), expected.len(), "bytes lost or added");
+    assert!(out == expected.as_bytes(), "content differs");
+}
+
+#[test]
+fn keystrokes_reach_the_child_in_raw_mode() {
+    let mut t = spawn_py(
+        "import readline\ns = input('name? ')\nprint('got', repr(s))\nimport sys\nprint('rest', repr(sys.stdin.read()))",
+        Opts::default(),
+    );
+    t.expect("name? ");
+    assert!(
+        t.is_raw(),
+        "the user's terminal is not raw while the child runs"
+    );
+    // Left arrow moves the cursor in Python's line editor: "ab" <- "c" = "acb".
+    t.send(b"ab\x1b[Dc\r");
+    t.expect("got 'acb'");
+    t.send(b"more\r\x04");
+    t.expect("rest 'more\\n'");
+    assert_eq!(t.wait(), 0);
+}
+
+#[test]
+fn a_debugger_session_works_through_the_shim() {
+    let mut t = spawn_py("x = 41\nbreakpoint()\nprint('x is', x)", Opts::default());
+    t.expect("(Pdb)");
+    t.send(b"x = x + 1\r");
+    t.wait_for(|s| s.matches("(Pdb)").count() >= 2, "second pdb prompt");
+    t.send(b"c\r");
+    t.expect("x is 42");
+    assert_eq!(t.wait(), 0);
+}
+
+#[test]
+fn a_window_resize_reaches_the_child() {
+    let mut t = spawn_py(
+        "import signal, os, sys, time\n\
+         def on(*_):\n    s = os.get_terminal_size(); print('resized', s.lines, s.columns, flush=True); sys.exit(0)\n\
+         signal.signal(signal.SIGWINCH, on)\nprint('ready', flush=True)\ntime.sleep(60)",
+        Opts::default(),
+    );
+    t.expect("ready");
+    t.resize(40, 132);
+    t.expect("resized 40 132");
+    assert_eq!(t.wait(), 0);
+}
+
+#[test]
+fn ctrl_c_reaches_the_child_and_is_a_stop_by_the_user() {
+    let mut t = spawn_py(
+        "import time\nprint('ready', flush=True)\ntime.sleep(60)",
+        Opts::default(),
+    );
+    t.expect("ready");
+    t.send(b"\x03");
+    t.expect("KeyboardInterrupt");
+    assert_eq!(t.wait(), 130);
+}
+
+#[test]
+fn ctrl_c_twice_stops_a_child_that_ignores_it() {
+    let mut t = Term::spawn(
+        &["trap '' INT; echo ready; sleep 971.5; echo survived"],
+        Opts::default(),
+    );
+    t.expect("ready");
+    t.send(b"\x03");
+    t.send(b"\x03");
+    assert_eq!(t.wait(), 130);
+    assert!(!t.text().contains("survived"));
+    wait_no_processes("sleep 971.5");
+}
+
+#[test]
+fn termination_signals_stop_the_whole_group() {
+    for (sig, marker) in [
+        (libc::SIGTERM, "972.1"),
+        (libc::SIGHUP, "972.2"),
+        (libc::SIGQUIT, "972.3"),
+    ] {
+        let cmd = format!("sleep {marker} & sleep {marker} & echo ready; wait");
+        let mut t = Term::spawn(&[&cmd], Opts::default());
+        t.expect("ready");
+        // Both sleeps run before the signal arrives.
+        let deadline = std::time::Instant::now() + common::DEADLINE;
+        while processes_with(&format!("sleep {marker}")).len() < 2 {
+            assert!(std::time::Instant::now() < deadline, "sleeps did not start");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        t.signal(sig);
+        assert_eq!(t.wait(), 128 + sig, "signal {sig}");
+        wait_no_processes(&format!("sleep {marker}"));
+    }
+}
+
+#[test]
+fn a_child_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let mut t = Term::spawn(&["trap '' TERM; echo ready; sleep 973.5"], Opts::default());
+    t.expect("ready");
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+    wait_no_processes("sleep 973.5");
+}
+
+#[test]
+fn exit_codes_and_signal_deaths_pass_through() {
+    let mut t = Term::spawn(&["exit 7"], Opts::default());
+    assert_eq!(t.wait(), 7);
+    let mut t = Term::spawn(&["--", "sh", "-c", "kill -SEGV $$"], Opts::default());
+    assert_eq!(t.wait(), 139);
+    let mut t = Term::spawn(&["--", "no-such-program-xyz"], Opts::default());
+    assert_eq!(t.wait(), 127);
+    assert!(t.text().contains("no-such-program-xyz: command not found"));
+    let mut t = Term::spawn(&["no-such-program-xyz --flag"], Opts::default());
+    assert_eq!(t.wait(), 127);
+    assert!(t.text().contains("not found"), "{}", t.text());
+}
+
+#[test]
+fn terminal_modes_a_crashed_child_left_on_are_switched_off() {
+    let mut t = Term::spawn(
+        &["printf '\\033[?1049h\\033[?25l\\033[?1000h\\033[?2004hfullscreen'; kill -9 $$"],
+        Opts::default(),
+    );
+    assert_eq!(t.wait(), 137);
+    let text = t.text();
+    let tail = &text[text.find("fullscreen").expect("child output")..];
+    for seq in ["\x1b[?1049l", "\x1b[?25h", "\x1b[?1000l", "\x1b[?2004l"] {
+        assert!(
+            tail.contains(seq),
+            "{seq:?} missing after the crash: {tail:?}"
+        );
+    }
+}
+
+#[test]
+fn a_panic_inside_otorepair_restores_the_terminal_and_stops_the_child() {
+    let mut t = Term::spawn(
+        &["sleep 974.5"],
+        Opts {
+            env: vec![("OTOREPAIR_TEST_PANIC", "1".into())],
+            ..Opts::default()
+        },
+    );
+    assert_eq!(t.wait(), 101);
+    assert!(t.text().contains("panicking on purpose"));
+    wait_no_processes("sleep 974.5");
+}
+
+#[test]
+fn pipe_mode_keeps_stdout_and_stderr_apart() {
+    let out = run_piped(
+        &[
+            "--",
+            "python3",
+            "-c",
+            "import os,sys; print('out', os.isatty(1)); print('err', file=sys.stderr); sys.exit(4)",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out False\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+}
+
+#[test]
+fn forced_pty_without_a_terminal_gets_80x24() {
+    let out = run_piped(&["--pty", "--", "stty", "size"], &[], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "24 80");
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_exit_2() {
+    for (args, env, needle) in [
+        (vec![], vec![], "no command given"),
+        (vec![""], vec![], "the command is empty"),
+        (
+            vec!["--workspace", "/nonexistent/dir", "true"],
+            vec![],
+            "--workspace: '/nonexistent/dir' does not exist",
+        ),
+        (
+            vec!["--frobnicate", "true"],
+            vec![],
+            "unexpected argument '--frobnicate'",
+        ),
+        (
+            vec!["true"],
+            vec![("OTOREPAIR_WORKSPACE", "/etc/hostname")],
+            "OTOREPAIR_WORKSPACE: '/etc/hostname' is not a directory",
+        ),
+    ] {
+        let out = run_piped(&args, &env, None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("otorepair: error: {needle}")),
+            "{args:?}: {err}"
+        );
+    }
+}
