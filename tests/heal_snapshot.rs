@@ -77,7 +77,7 @@ fn git_snapshot_finds_changes_and_leaves_git_state_alone() {
     write(d, "src/new.py", "1\n2\n3\n");
     fs::remove_file(d.join("gone.txt")).unwrap();
     write(d, "ignored.log", "noise\n");
-    let changes = snap.finish(d, 100).unwrap();
+    let changes = snap.finish(100).unwrap();
     assert_eq!(
         changes,
         [
@@ -150,7 +150,7 @@ fn files_snapshot_outside_git() {
     write(d, "target/out.txt", "changed\n");
     fs::write(d.join("blob.bin"), b"\0\x09").unwrap();
     write(d, "big.txt", &format!("{big}more\n"));
-    let changes = snap.finish(d, 7).unwrap();
+    let changes = snap.finish(7).unwrap();
     assert_eq!(
         changes,
         [
@@ -183,7 +183,7 @@ fn undo_with_no_record_and_after_a_fix_that_changed_nothing() {
     assert!(undo(ws.path()).unwrap().nothing_to_undo);
     write(ws.path(), "a.txt", "a\n");
     let snap = Snapshot::take(ws.path()).unwrap();
-    assert!(snap.finish(ws.path(), 1).unwrap().is_empty());
+    assert!(snap.finish(1).unwrap().is_empty());
     assert!(undo(ws.path()).unwrap().nothing_to_undo);
     assert_eq!(
         fs::read_to_string(ws.path().join(".otorepair/.gitignore")).unwrap(),

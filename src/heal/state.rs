@@ -102,7 +102,7 @@ impl StateDir {
     /// taken, so an earlier copy is never overwritten). Returns the new path.
     pub fn move_aside(&self, name: &str, now: u64) -> Result<PathBuf> {
         let from = self.path(name);
-        for i in 0u32.. {
+        for i in 0..10_000u32 {
             let to = if i == 0 {
                 self.path(&format!("{name}.corrupt-{now}"))
             } else {
@@ -116,7 +116,7 @@ impl StateDir {
                 .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
             return Ok(to);
         }
-        unreachable!("u32 range exhausted")
+        anyhow::bail!("too many corrupt copies of {} already", from.display())
     }
 }
 

@@ -59,6 +59,11 @@ impl FilesSnapshot {
         Ok(snap)
     }
 
+    /// The workspace snapshotted.
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
     /// Number of files copied.
     pub fn len(&self) -> usize {
         self.kept.len()
@@ -146,10 +151,7 @@ fn walk(root: &Path) -> Result<Vec<(String, PathBuf, u64)>> {
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             // The root must be readable; a subdirectory we cannot read is skipped.
-            Err(e) if dir != root => {
-                let _ = e;
-                continue;
-            }
+            Err(_) if dir != root => continue,
             Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
         };
         for entry in entries.flatten() {

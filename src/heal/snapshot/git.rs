@@ -7,6 +7,7 @@
 //! `.gitignore`, and `git write-tree` turns it into a tree. The only trace left in
 //! the repository is unreachable blob and tree objects, which `git gc` prunes.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,11 @@ impl GitSnapshot {
         Ok(Some(snap))
     }
 
+    /// The workspace snapshotted.
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
     /// The tree object of the snapshot.
     pub fn tree(&self) -> &str {
         &self.tree
@@ -154,10 +160,7 @@ impl GitSnapshot {
             if rel.starts_with(&format!("{DIR_NAME}/")) {
                 continue;
             }
-            let (added, removed) = counts
-                .iter()
-                .find(|(p, _, _)| *p == r.path)
-                .map_or((0, 0), |&(_, a, d)| (a, d));
+            let (added, removed) = counts.get(&r.path).copied().unwrap_or((0, 0));
             // Symlinks and submodules are reported but not restorable by undo.
             let plain = |mode: &str| mode == "000000" || mode.starts_with("100");
             let before = if !(plain(&r.old_mode) && plain(&r.new_mode)) {
@@ -230,7 +233,7 @@ fn parse_raw(out: &[u8]) -> Vec<RawEntry> {
 }
 
 /// `added\tremoved\tpath\0` records; binary files (`-`) count 0.
-fn parse_numstat(out: &[u8]) -> Vec<(String, u32, u32)> {
+fn parse_numstat(out: &[u8]) -> HashMap<String, (u32, u32)> {
     out.split(|&b| b == 0)
         .filter_map(|rec| {
             let rec = String::from_utf8_lossy(rec);
@@ -238,8 +241,7 @@ fn parse_numstat(out: &[u8]) -> Vec<(String, u32, u32)> {
             let (a, d, p) = (it.next()?, it.next()?, it.next()?);
             Some((
                 p.to_string(),
-                a.parse().unwrap_or(0),
-                d.parse().unwrap_or(0),
+                (a.parse().unwrap_or(0), d.parse().unwrap_or(0)),
             ))
         })
         .collect()

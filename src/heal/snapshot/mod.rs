@@ -44,6 +44,14 @@ impl Snapshot {
         Ok(Snapshot::Files(files::FilesSnapshot::take(workspace)?))
     }
 
+    /// The workspace snapshotted.
+    pub fn workspace(&self) -> &Path {
+        match self {
+            Snapshot::Git(g) => g.workspace(),
+            Snapshot::Files(f) => f.workspace(),
+        }
+    }
+
     /// `"git"` or `"files"`, for messages.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -67,9 +75,9 @@ impl Snapshot {
     /// Call once the fix ended: returns [`Snapshot::changes`] and replaces
     /// `.otorepair/last-fix.json` with a record of them (even when empty, so undo
     /// never takes back an older fix than the last one). `now` is unix seconds.
-    pub fn finish(&self, workspace: &Path, now: u64) -> Result<Vec<FileChange>> {
+    pub fn finish(&self, now: u64) -> Result<Vec<FileChange>> {
         let changed = self.changed()?;
-        undo::save(workspace, now, &changed)?;
+        undo::save(self.workspace(), now, &changed)?;
         Ok(changed.into_iter().map(|c| c.change).collect())
     }
 }
