@@ -264,6 +264,14 @@ impl Supervisor {
         match event {
             Event::Child(gen, e) => self.on_child_event(gen, e),
             Event::Input(InputEvent::CtrlC) => self.on_ctrl_c(),
+            Event::Input(InputEvent::Suspend) => {
+                if let Some(r) = self.child.as_ref().filter(|r| r.exit.is_none()) {
+                    let pid = r.pid;
+                    child::signal_group(pid, Signal::SIGSTOP);
+                    self.suspend_with_child(pid);
+                }
+                None
+            }
             Event::Input(InputEvent::Keys(_)) | Event::Input(InputEvent::End) => None,
             Event::Signal(sig) => self.on_signal(sig),
         }
@@ -282,8 +290,12 @@ impl Supervisor {
             }
             ChildEvent::OutputEnd => running.pumps_open = running.pumps_open.saturating_sub(1),
             ChildEvent::Stopped => {
+                // Stopped by us (Ctrl-Z) and already continued, or by someone else:
+                // only the latter suspends otorepair here.
                 let pid = running.pid;
-                self.suspend_with_child(pid);
+                if process_stopped(pid) {
+                    self.suspend_with_child(pid);
+                }
             }
             ChildEvent::Exited(status) => {
                 status::debug(1, &format!("PID {} exited: {status:?}", running.pid));
@@ -365,10 +377,26 @@ impl Supervisor {
         }
     }
 
+    /// Makes a full-screen child redraw: a size change it must react to, then the
+    /// real size again.
+    fn nudge_repaint(&self) {
+        if let (Some(master), Some(fd)) = (self.master.as_ref(), self.tty_fd) {
+            if let Some(ws) = term::window_size(fd) {
+                use std::os::fd::AsRawFd;
+                let mut smaller = ws;
+                smaller.ws_row = ws.ws_row.saturating_sub(1).max(1);
+                term::set_window_size(master.as_raw_fd(), &smaller);
+                term::set_window_size(master.as_raw_fd(), &ws);
+            }
+        }
+    }
+
     /// The child was stopped (Ctrl-Z): give the terminal back and stop ourselves, as
     /// a shell job would; on `fg`, take it again and continue the child.
     fn suspend_with_child(&mut self, pid: Pid) {
+        let modes = self.modes.get();
         if self.raw.is_some() {
+            let _exclusive = self.output.exclusive();
             term::restore();
         }
         if self.cfg.mode == Mode::Pipe {
@@ -380,13 +408,23 @@ impl Supervisor {
         // Continued (fg): take the terminal again and wake the child up.
         if let Some(raw) = self.raw.as_ref() {
             raw.reenter();
+            // Put back the screen modes the restore switched off, then the size
+            // push below makes a full-screen program repaint.
+            let set = ModeFlags::set_sequence(modes);
+            if !set.is_empty() {
+                self.output.own_bytes(1, &set);
+            }
         }
         if self.cfg.mode == Mode::Pipe {
             if let Some(fd) = self.tty_fd {
                 term::set_foreground(fd, pid);
             }
         }
-        self.push_window_size();
+        if modes & crate::screen::mode::ALT_SCREEN != 0 {
+            self.nudge_repaint();
+        } else {
+            self.push_window_size();
+        }
         child::signal_group(pid, Signal::SIGCONT);
     }
 
@@ -437,6 +475,18 @@ impl Supervisor {
         }
         code
     }
+}
+
+/// Whether `pid` is stopped right now (state T in /proc).
+fn process_stopped(pid: Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|r| r.trim_start().starts_with('T'))
+        })
+        .unwrap_or(false)
 }
 
 /// Runs otorepair with a validated config.
