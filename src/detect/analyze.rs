@@ -56,6 +56,7 @@ fn is_library(path: &str) -> bool {
 fn push_file(files: &mut Vec<FileRef>, path: &str, line: Option<u32>) {
     let f = FileRef {
         path: path.to_string(),
+        line,
     };
     if !files.contains(&f) {
         files.push(f);
@@ -91,7 +92,11 @@ pub(crate) fn analyze(eco: Eco, lines: &[&str]) -> Analysis {
     };
     if a.kind.is_empty() {
         // Fall back to the first non-blank line, whole.
-        let first = lines.iter().find(|l| !l.trim().is_empty()).copied().unwrap_or("");
+        let first = lines
+            .iter()
+            .find(|l| !l.trim().is_empty())
+            .copied()
+            .unwrap_or("");
         a.kind = first.trim().to_string();
     }
     a
@@ -129,11 +134,26 @@ fn js(lines: &[&str]) -> Analysis {
     let frame_re = re!(r"^\s+at (?:(?:async )?(.+?) \()?(?:file://)?(.+?):(\d+):(\d+)\)?$");
     let header_re = re!(r"^(?:file://)?((?:/|[A-Za-z]:\\)\S*?):(\d+)$");
     let vite_re = re!(r"\[vite\] (?:Internal server error|Pre-transform error): (.*)$");
-    let file_re = re!(r"^\s*File: (.+?):(\d+)(?::\d+)?");
+    let file_re = re!(r"^\s*[Ff]ile: (.+?)(?::(\d+))?(?::\d+)?$");
     let webpack_re = re!(r"^ERROR in (\S+)");
     let mut a = Analysis::default();
     let mut frames: Vec<Frame> = Vec::new();
+    let mut message_next: Option<&str> = None;
     for l in lines {
+        if let Some(kind) = message_next.take() {
+            if a.kind.is_empty() && !l.trim().is_empty() {
+                a.kind = kind.to_string();
+                a.message = l.trim().to_string();
+                if kind.is_empty() {
+                    a.kind = a.message.clone();
+                    a.message.clear();
+                }
+                continue;
+            }
+        }
+        if l.starts_with("error during build:") {
+            message_next = Some("error during build");
+        }
         if let Some(c) = frame_re.captures(l) {
             let path = c.get(2).map_or("", |m| m.as_str());
             let line = num(c.get(3));
@@ -155,6 +175,7 @@ fn js(lines: &[&str]) -> Analysis {
             push_file(&mut a.files, &c[1], num(c.get(2)));
         } else if let Some(c) = webpack_re.captures(l) {
             push_file(&mut a.files, &c[1], None);
+            message_next = Some("");
         } else if a.kind.is_empty() {
             if let Some(c) = err_re.captures(l) {
                 a.kind = c[1].to_string();
@@ -162,7 +183,7 @@ fn js(lines: &[&str]) -> Analysis {
             }
         }
     }
-    apply(&mut a, pick(frames.iter()));
+    apply(&mut a, frames.iter().find(|f| !is_library(&f.path)));
     if a.file.is_none() {
         a.file = a.files.first().map(|f| f.path.clone());
     }
@@ -204,10 +225,13 @@ fn java(lines: &[&str]) -> Analysis {
     }
     if let Some(f) = pick(frames.iter()) {
         // path was "class.File.java": keep the file, and the class for library checks
-        let file = f.path.rsplit_once('.').map_or(f.path.as_str(), |(head, ext)| {
-            let start = head.rfind('.').map_or(0, |i| i + 1);
-            &f.path[start..head.len() + 1 + ext.len()]
-        });
+        let file = f
+            .path
+            .rsplit_once('.')
+            .map_or(f.path.as_str(), |(head, ext)| {
+                let start = head.rfind('.').map_or(0, |i| i + 1);
+                &f.path[start..head.len() + 1 + ext.len()]
+            });
         a.file = Some(file.to_string());
         a.func = f.func.clone();
     }
@@ -215,7 +239,8 @@ fn java(lines: &[&str]) -> Analysis {
 }
 
 fn rust(lines: &[&str]) -> Analysis {
-    let panic_re = re!(r"^thread '[^']*'(?: \(\d+\))? panicked at (?:'(.*)', )?(.+?):(\d+):(\d+):?$");
+    let panic_re =
+        re!(r"^thread '[^']*'(?: \(\d+\))? panicked at (?:'(.*)', )?(.+?):(\d+):(\d+):?$");
     let err_re = re!(r"^(error(?:\[E\d+\])?): (.*)$");
     let arrow_re = re!(r"^\s*--> (.+?):(\d+):(\d+)");
     let mut a = Analysis::default();
@@ -332,9 +357,12 @@ fn ruby(lines: &[&str]) -> Analysis {
 }
 
 fn php(lines: &[&str]) -> Analysis {
-    let uncaught_re = re!(r"^(?:PHP )?(?:Fatal error|Parse error):\s+Uncaught (?:exception '([\w\\]+)' with message '(.*)'|([\w\\]+): (.*)) in (\S+?):(\d+)$");
+    let uncaught_re = re!(
+        r"^(?:PHP )?(?:Fatal error|Parse error):\s+Uncaught (?:exception '([\w\\]+)' with message '(.*)'|([\w\\]+): (.*)) in (\S+?):(\d+)$"
+    );
     let exc_re = re!(r"^exception '([\w\\]+)' with message '(.*)' in (\S+?):(\d+)$");
-    let fatal_re = re!(r"^(?:PHP )?(Fatal error|Parse error):\s+(.*?) in (\S+?)(?: on line |:)(\d+)$");
+    let fatal_re =
+        re!(r"^(?:PHP )?(Fatal error|Parse error):\s+(.*?) in (\S+?)(?: on line |:)(\d+)$");
     let frame_re = re!(r"^#\d+ (\S+?)\((\d+)\): (.+?)\(");
     let mut a = Analysis::default();
     for l in lines {

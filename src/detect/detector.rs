@@ -168,6 +168,7 @@ impl Detector {
                     if let Some(end) = end {
                         open.complete = end;
                     }
+                    open.state.complete = open.complete;
                     open.state.last_indented = text.starts_with([' ', '\t']);
                     open.last = now;
                     open.last_seq = seq;
@@ -187,7 +188,10 @@ impl Detector {
                 if let Some(prev) = self.open.take() {
                     self.settle_block(prev, now);
                 }
-                let lead = patterns::lead_in(start, self.buffer.iter().rev().map(|(_, l)| l.text.as_str()));
+                let lead = patterns::lead_in(
+                    start,
+                    self.buffer.iter().rev().map(|(_, l)| l.text.as_str()),
+                );
                 let mut block = OpenBlock {
                     eco: start.eco,
                     strong: start.strong,
@@ -200,6 +204,7 @@ impl Detector {
                     last: now,
                     state: ContState {
                         last_indented: line.text.starts_with([' ', '\t']),
+                        complete: start.end,
                     },
                     last_seq: seq,
                 };
@@ -307,7 +312,11 @@ impl Detector {
     /// The last `n` buffered lines (crash context uses 80).
     pub fn context(&self, n: usize) -> Vec<Line> {
         let skip = self.buffer.len().saturating_sub(n);
-        self.buffer.iter().skip(skip).map(|(_, l)| l.clone()).collect()
+        self.buffer
+            .iter()
+            .skip(skip)
+            .map(|(_, l)| l.clone())
+            .collect()
     }
 
     /// Forget everything (after a restart).

@@ -112,7 +112,10 @@ pub fn summary(kind: &str, message: &str, func: Option<&str>, file: Option<&str>
         s.push(')');
     }
     // Keep it one line whatever the child printed.
-    let s: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     cap(&s, SUMMARY_MAX)
 }
 
@@ -149,16 +152,43 @@ mod tests {
             normalize("user 123e4567-e89b-12d3-a456-426614174000 gone"),
             "user <uuid> gone"
         );
-        assert_eq!(normalize("commit deadbeef12 missing"), "commit <hex> missing");
+        assert_eq!(
+            normalize("commit deadbeef12 missing"),
+            "commit <hex> missing"
+        );
         assert_eq!(normalize("KeyError 'total'"), "KeyError 'total'");
     }
 
     #[test]
     fn fingerprint_ignores_lines_and_paths_but_not_kind() {
-        let a = fingerprint("python", "KeyError", "'total'", Some("/a/app.py"), Some("index"));
-        let b = fingerprint("python", "KeyError", "'total'", Some("/b/app.py"), Some("index"));
-        let c = fingerprint("python", "KeyError", "'count'", Some("/a/app.py"), Some("index"));
-        let d = fingerprint("python", "TypeError", "'total'", Some("/a/app.py"), Some("index"));
+        let a = fingerprint(
+            "python",
+            "KeyError",
+            "'total'",
+            Some("/a/app.py"),
+            Some("index"),
+        );
+        let b = fingerprint(
+            "python",
+            "KeyError",
+            "'total'",
+            Some("/b/app.py"),
+            Some("index"),
+        );
+        let c = fingerprint(
+            "python",
+            "KeyError",
+            "'count'",
+            Some("/a/app.py"),
+            Some("index"),
+        );
+        let d = fingerprint(
+            "python",
+            "TypeError",
+            "'total'",
+            Some("/a/app.py"),
+            Some("index"),
+        );
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);

@@ -77,27 +77,111 @@ pub(crate) enum Cont {
 
 /// (pattern, ecosystem, strong, end, free_next)
 const STARTS: &[(&str, Eco, bool, bool, u8)] = &[
-    (r"^Traceback \(most recent call last\):\s*$", Eco::Python, false, false, 0),
-    (r"^\s*\+ Exception Group Traceback", Eco::Python, false, false, 0),
-    (r#"^\s*File "[^"]+", line \d+\s*$"#, Eco::Python, false, false, 0),
-    (r"ERROR in \S+: Exception on \S+ \[\w+\]", Eco::Python, false, false, 0),
+    (
+        r"^Traceback \(most recent call last\):\s*$",
+        Eco::Python,
+        false,
+        false,
+        0,
+    ),
+    (
+        r"^\s*\+ Exception Group Traceback",
+        Eco::Python,
+        false,
+        false,
+        0,
+    ),
+    (
+        r#"^\s*File "[^"]+", line \d+\s*$"#,
+        Eco::Python,
+        false,
+        false,
+        0,
+    ),
+    (
+        r"ERROR in \S+: Exception on \S+ \[\w+\]",
+        Eco::Python,
+        false,
+        false,
+        0,
+    ),
     (r"^Internal Server Error: /", Eco::Python, false, false, 0),
-    (r"^ERROR:\s+Exception in ASGI application", Eco::Python, false, false, 0),
-    (r"\[ERROR\] (?:Exception in worker process|Error handling request)", Eco::Python, false, false, 0),
+    (
+        r"^ERROR:\s+Exception in ASGI application",
+        Eco::Python,
+        false,
+        false,
+        0,
+    ),
+    (
+        r"\[ERROR\] (?:Exception in worker process|Error handling request)",
+        Eco::Python,
+        false,
+        false,
+        0,
+    ),
     (r"^\[nodemon\] app crashed", Eco::Node, true, true, 0),
-    (r"^Exception in thread .*?[\w$]+(?:Exception|Error)", Eco::Java, true, false, 0),
-    (r"^(?:[a-z_][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)(?::|$)", Eco::Java, false, false, 0),
-    (r"^(?:Uncaught )?(?:[A-Z][\w$]*)?(?:Error|Exception)(?: \[[\w-]+\])?: ", Eco::Generic, false, false, 0),
-    (r"^\S.*\.[mc]?tsx?\(\d+,\d+\): error TS\d+: ", Eco::TypeScript, true, true, 0),
-    (r"^\S.*\.[mc]?tsx?:\d+:\d+ - error TS\d+: ", Eco::TypeScript, true, true, 0),
-    (r"\[vite\] (?:Internal server error|Pre-transform error): ", Eco::Vite, true, false, 0),
+    (
+        r"^Exception in thread .*?[\w$]+(?:Exception|Error)",
+        Eco::Java,
+        true,
+        false,
+        0,
+    ),
+    (
+        r"^(?:[a-z_][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)(?::|$)",
+        Eco::Java,
+        false,
+        false,
+        0,
+    ),
+    (
+        r"^(?:Uncaught )?(?:[A-Z][\w$]*)?(?:Error|Exception)(?: \[[\w-]+\])?: ",
+        Eco::Generic,
+        false,
+        false,
+        0,
+    ),
+    (
+        r"^\S.*\.[mc]?tsx?\(\d+,\d+\): error TS\d+: ",
+        Eco::TypeScript,
+        true,
+        true,
+        0,
+    ),
+    (
+        r"^\S.*\.[mc]?tsx?:\d+:\d+ - error TS\d+: ",
+        Eco::TypeScript,
+        true,
+        true,
+        0,
+    ),
+    (
+        r"\[vite\] (?:Internal server error|Pre-transform error): ",
+        Eco::Vite,
+        true,
+        false,
+        0,
+    ),
     (r"^✘ \[ERROR\] ", Eco::Vite, true, false, 0),
-    (r"^error during build:", Eco::Vite, true, false, 0),
+    (r"^error during build:", Eco::Vite, true, false, 2),
     (r"^ERROR in ", Eco::Webpack, true, false, 0),
-    (r"^Module not found: (?:Error: )?Can't resolve", Eco::Webpack, true, false, 0),
+    (
+        r"^Module not found: (?:Error: )?Can't resolve",
+        Eco::Webpack,
+        true,
+        false,
+        0,
+    ),
     (r"^\s?⨯ ", Eco::Next, true, false, 0),
     (r"^Failed to compile\.?\s*$", Eco::Webpack, true, false, 0),
-    (r"^thread '[^']*'(?: \(\d+\))? panicked at ", Eco::Rust, true, false, 1),
+    (
+        r"^thread '[^']*'(?: \(\d+\))? panicked at ",
+        Eco::Rust,
+        true,
+        false,
+        1,
+    ),
     (r"^error\[E\d{4}\]: ", Eco::Rust, true, false, 0),
     (r"^error: could not compile ", Eco::Rust, true, true, 0),
     (r"^error: ", Eco::Rust, false, false, 0),
@@ -107,12 +191,42 @@ const STARTS: &[(&str, Eco, bool, bool, u8)] = &[
     (r"^(?:\./)?\S+\.go:\d+:\d+: ", Eco::Go, true, true, 0),
     (r"^\S+\.java:\d+: error: ", Eco::Javac, true, false, 0),
     (r"^e: \S+\.kts?[:( ]", Eco::Javac, true, false, 0),
-    (r"^\S.*\.rb:\d+:in [`'].*\([A-Z][\w:]*\)$", Eco::Ruby, true, false, 0),
-    (r"^\s?[A-Z][\w:]*(?:Error|Exception|Invalid|NotFound) \(.*\):\s*$", Eco::Ruby, false, false, 0),
-    (r"^(?:PHP )?(?:Fatal error|Parse error): ", Eco::Php, true, false, 0),
-    (r"^exception '[^']+' with message ", Eco::Php, false, false, 0),
+    (
+        r"^\S.*\.rb:\d+:in [`'].*\([A-Z][\w:]*\)$",
+        Eco::Ruby,
+        true,
+        false,
+        0,
+    ),
+    (
+        r"^\s?[A-Z][\w:]*(?:Error|Exception|Invalid|NotFound) \(.*\):\s*$",
+        Eco::Ruby,
+        false,
+        false,
+        0,
+    ),
+    (
+        r"^(?:PHP )?(?:Fatal error|Parse error): ",
+        Eco::Php,
+        true,
+        false,
+        0,
+    ),
+    (
+        r"^exception '[^']+' with message ",
+        Eco::Php,
+        false,
+        false,
+        0,
+    ),
     (r"^(?:CRITICAL|FATAL|PANIC)\b", Eco::Generic, true, true, 0),
-    (r"Segmentation fault|core dumped", Eco::Generic, true, true, 0),
+    (
+        r"Segmentation fault|core dumped",
+        Eco::Generic,
+        true,
+        true,
+        0,
+    ),
     (r"^Fatal: ", Eco::Generic, false, false, 0),
 ];
 
@@ -175,9 +289,7 @@ macro_rules! static_regex {
 
 fn starts() -> &'static RegexSet {
     static S: OnceLock<RegexSet> = OnceLock::new();
-    S.get_or_init(|| {
-        RegexSet::new(STARTS.iter().map(|s| s.0)).expect("built-in patterns compile")
-    })
+    S.get_or_init(|| RegexSet::new(STARTS.iter().map(|s| s.0)).expect("built-in patterns compile"))
 }
 
 fn ignores() -> &'static RegexSet {
@@ -218,27 +330,57 @@ pub(crate) fn classify_start(text: &str) -> Option<Start> {
     })
 }
 
-static_regex!(re_py_chain, r"^(?:During handling of the above exception|The above exception was the direct cause)");
+static_regex!(
+    re_py_chain,
+    r"^(?:During handling of the above exception|The above exception was the direct cause)"
+);
 static_regex!(re_py_exc_line, r"^[A-Za-z_][\w.]*(?::.*)?$");
 static_regex!(re_js_frame, r"^\s+at \S");
 static_regex!(re_node_footer, r"^Node\.js v\d+");
 static_regex!(re_node_misc, r"^(?:\}|\]|Require stack:|- \S|\[nodemon\])");
-static_regex!(re_java_more, r"^\s+\.\.\. \d+ (?:more|common frames omitted)");
+static_regex!(
+    re_java_more,
+    r"^\s+\.\.\. \d+ (?:more|common frames omitted)"
+);
 static_regex!(re_java_cause, r"^\s*(?:Caused by|Suppressed): ");
 static_regex!(re_javac_count, r"^\d+ errors?$");
-static_regex!(re_rust_end, r"^(?:For more information about|note: run with `RUST_BACKTRACE|note: Some details are omitted)");
-static_regex!(re_rust_cont, r"^(?:stack backtrace:|(?:help|note|warning)(?:\[\w+\])?: |error(?:\[E\d+\])?: )");
+static_regex!(
+    re_rust_end,
+    r"^(?:For more information about|note: run with `RUST_BACKTRACE|note: Some details are omitted)"
+);
+static_regex!(
+    re_rust_cont,
+    r"^(?:stack backtrace:|(?:help|note|warning)(?:\[\w+\])?: |error(?:\[E\d+\])?: )"
+);
 static_regex!(re_go_goroutine, r"^goroutine \d+ ");
-static_regex!(re_go_frame_fn, r"^(?:[\w./*()\-]+\(.*\)|created by .+|\.\.\.additional frames elided\.\.\.)$");
-static_regex!(re_go_misc, r"^(?:\[signal |exit status \d+|\S+\.go:\d+:\d+: )");
+static_regex!(
+    re_go_frame_fn,
+    r"^(?:[\w./*()\-]+\(.*\)|created by .+|\.\.\.additional frames elided\.\.\.)$"
+);
+static_regex!(
+    re_go_misc,
+    r"^(?:\[signal |exit status \d+|\S+\.go:\d+:\d+: )"
+);
 static_regex!(re_ruby_frame, r"^\s+(?:from )?\S.*:\d+:in ");
 static_regex!(re_php_cont, r"^(?:Stack trace:|#\d+ )");
 static_regex!(re_php_end, r"^(?:#\d+ \{main\}|\s+thrown in )");
 static_regex!(re_ts_cont, r"^(?:\d+\s|\S.*\.[mc]?tsx?[:(]\d+)");
-static_regex!(re_ts_end, r"Found [1-9]\d* errors?\b|Watching for file changes");
-static_regex!(re_bundler_end, r"compiled with \d+ errors?|Build failed|build failed");
-static_regex!(re_node_header, r"^(?:file://)?(?:/|[A-Za-z]:\\|node:)\S*:\d+$");
-static_regex!(re_lead_in_log, r"\b(?:ERROR|CRITICAL|Error|Exception|error)\b");
+static_regex!(
+    re_ts_end,
+    r"Found [1-9]\d* errors?\b|Watching for file changes"
+);
+static_regex!(
+    re_bundler_end,
+    r"compiled with \d+ errors?|Build failed|build failed"
+);
+static_regex!(
+    re_node_header,
+    r"^(?:file://)?(?:/|[A-Za-z]:\\|node:)\S*:\d+$"
+);
+static_regex!(
+    re_lead_in_log,
+    r"\b(?:ERROR|CRITICAL|Error|Exception|error)\b"
+);
 static_regex!(re_go_pkg_header, r"^# \S+$");
 
 /// Per-block state the continuation rules need.
@@ -246,6 +388,8 @@ static_regex!(re_go_pkg_header, r"^# \S+$");
 pub(crate) struct ContState {
     /// The previous belonging line started with whitespace (a Python frame or source).
     pub last_indented: bool,
+    /// The block is structurally complete (webpack: nothing after its summary line).
+    pub complete: bool,
 }
 
 /// Decide whether `text` continues an open block of ecosystem `eco`.
@@ -341,6 +485,10 @@ pub(crate) fn continues(eco: Eco, st: ContState, text: &str) -> Cont {
                 Cont::Foreign
             }
         }
+        Eco::Webpack if !st.complete => {
+            // webpack prints multi-line messages at column 0 until its summary line.
+            Cont::Belongs(Some(re_bundler_end().is_match(text)))
+        }
         Eco::Vite | Eco::Webpack | Eco::Next => {
             if re_bundler_end().is_match(text) {
                 Cont::Belongs(Some(true))
@@ -378,7 +526,10 @@ pub(crate) fn lead_in<'a>(start: Start, previous: impl Iterator<Item = &'a str>)
 
 /// A weak generic block turns into a concrete ecosystem from its first frame.
 pub(crate) fn refine_eco(eco: Eco, text: &str) -> Eco {
-    static_regex!(re_java_frame, r"^\s+at [\w.$<>/]+\([\w$]+\.(?:java|kt|scala|groovy):\d+\)");
+    static_regex!(
+        re_java_frame,
+        r"^\s+at [\w.$<>/]+\([\w$]+\.(?:java|kt|scala|groovy):\d+\)"
+    );
     if eco != Eco::Generic {
         return eco;
     }
