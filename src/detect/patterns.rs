@@ -401,9 +401,7 @@ pub(crate) fn continues(eco: Eco, st: ContState, text: &str) -> Cont {
     let same_eco_start = || classify_start(text).map(|s| s.eco) == Some(eco);
     match eco {
         Eco::Python => {
-            if indented || re_py_chain().is_match(text) {
-                Cont::Belongs(Some(false))
-            } else if text.starts_with("Traceback (") {
+            if indented || re_py_chain().is_match(text) || text.starts_with("Traceback (") {
                 Cont::Belongs(Some(false))
             } else if st.last_indented && re_py_exc_line().is_match(text) {
                 Cont::Belongs(Some(true))
@@ -439,9 +437,7 @@ pub(crate) fn continues(eco: Eco, st: ContState, text: &str) -> Cont {
             }
         }
         Eco::Rust => {
-            if re_rust_end().is_match(text) {
-                Cont::Belongs(Some(true))
-            } else if text.starts_with("error: could not compile") {
+            if re_rust_end().is_match(text) || text.starts_with("error: could not compile") {
                 Cont::Belongs(Some(true))
             } else if indented || re_rust_cont().is_match(text) || text.starts_with('|') {
                 Cont::Belongs(Some(false))
@@ -490,9 +486,7 @@ pub(crate) fn continues(eco: Eco, st: ContState, text: &str) -> Cont {
             Cont::Belongs(Some(re_bundler_end().is_match(text)))
         }
         Eco::Vite | Eco::Webpack | Eco::Next => {
-            if re_bundler_end().is_match(text) {
-                Cont::Belongs(Some(true))
-            } else if re_js_frame().is_match(text) {
+            if re_bundler_end().is_match(text) || re_js_frame().is_match(text) {
                 Cont::Belongs(Some(true))
             } else if indented || text.starts_with('|') || same_eco_start() {
                 Cont::Belongs(Some(false))
