@@ -38,8 +38,9 @@ impl Redactor {
     pub fn from_env(env: &[(String, String)]) -> Self {
         let mut env_secrets: Vec<(String, String)> = env
             .iter()
+            .map(|(name, value)| (name, value.trim()))
             .filter(|(name, value)| is_secret_name(name) && is_maskable_value(value))
-            .map(|(name, value)| (name.clone(), value.clone()))
+            .map(|(name, value)| (name.clone(), value.to_string()))
             .collect();
         // Longest first; equal values adjacent so `dedup_by` sees them.
         env_secrets.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.1.cmp(&b.1)));
@@ -86,12 +87,13 @@ fn is_secret_name(name: &str) -> bool {
     SECRET_NAME_PARTS.iter().any(|part| upper.contains(part))
 }
 
-fn is_maskable_value(value: &str) -> bool {
-    let v = value.trim();
-    v.chars().count() >= MIN_ENV_SECRET_LEN
-        && v == value
+/// Short all-digit values under secret-looking names are usually settings
+/// (`CACHE_KEY_TTL=3600`) and would mask every such number in the output.
+fn is_maskable_value(v: &str) -> bool {
+    let len = v.chars().count();
+    len >= MIN_ENV_SECRET_LEN
         && !NOT_SECRET_VALUES.iter().any(|n| v.eq_ignore_ascii_case(n))
-        && !v.chars().all(|c| c.is_ascii_digit())
+        && !(len < 8 && v.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// `Bearer`/`Basic` are also ordinary words ("Basic authentication failed"):
@@ -199,12 +201,29 @@ mod tests {
             ("MY_TOKEN".to_string(), "abc".to_string()),
             ("FEATURE_TOKEN_CHECK".to_string(), "true".to_string()),
             ("HOME".to_string(), "/home/dev".to_string()),
+            ("CACHE_KEY_TTL".to_string(), "3600".to_string()),
+            ("DB_PASSWORD_PIN".to_string(), "12345678".to_string()),
         ];
         let red = Redactor::from_env(&env);
-        let out = red.redact("key rk_live_51Habc pw hunter22 abc true /home/dev");
+        let out = red.redact("key rk_live_51Habc pw hunter22 abc true /home/dev 3600 12345678");
         assert_eq!(
             out,
-            "key [REDACTED $STRIPE_API_KEY] pw [REDACTED $db_password] abc true /home/dev"
+            "key [REDACTED $STRIPE_API_KEY] pw [REDACTED $db_password] abc true /home/dev 3600 [REDACTED $DB_PASSWORD_PIN]"
+        );
+    }
+
+    #[test]
+    fn longer_env_values_win_and_values_are_trimmed() {
+        let env = vec![
+            ("A_TOKEN".to_string(), "abcd1234".to_string()),
+            ("B_TOKEN".to_string(), "abcd1234extra".to_string()),
+            ("C_SECRET".to_string(), " padded-secret\n".to_string()),
+            ("D_SECRET".to_string(), "abcd1234".to_string()),
+        ];
+        let red = Redactor::from_env(&env);
+        assert_eq!(
+            red.redact("abcd1234extra abcd1234 padded-secret"),
+            "[REDACTED $B_TOKEN] [REDACTED $A_TOKEN] [REDACTED $C_SECRET]"
         );
     }
 
