@@ -168,6 +168,61 @@ pub enum Parsed {
     Print(String),
 }
 
+/// `otorepair undo [--workspace DIR]`: only the workspace matters.
+#[derive(Debug, Parser)]
+#[command(
+    name = "otorepair undo",
+    about = "Restore the files the last fix changed to their pre-fix content"
+)]
+struct UndoCli {
+    /// The workspace whose last fix to undo [env: OTOREPAIR_WORKSPACE]
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<OsString>,
+}
+
+/// What `otorepair undo ...` asks for.
+pub enum UndoArgs {
+    Print(String),
+    Workspace(PathBuf),
+}
+
+/// Parses the arguments after `undo`.
+pub fn parse_undo(
+    args: &[OsString],
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<UndoArgs, UsageError> {
+    let all = std::iter::once(OsString::from("otorepair undo")).chain(args.iter().cloned());
+    match UndoCli::try_parse_from(all) {
+        Ok(cli) => resolve_workspace(cli.workspace, env).map(UndoArgs::Workspace),
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                return Ok(UndoArgs::Print(e.render().to_string()));
+            }
+            Err(clap_error(e))
+        }
+    }
+}
+
+fn resolve_workspace(
+    flag: Option<OsString>,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<PathBuf, UsageError> {
+    match flag {
+        Some(dir) => workspace_dir(dir, "--workspace"),
+        None => match env("OTOREPAIR_WORKSPACE") {
+            Some(dir) if !dir.is_empty() => workspace_dir(dir, "OTOREPAIR_WORKSPACE"),
+            Some(_) => Err(UsageError::new(
+                "OTOREPAIR_WORKSPACE is set but empty",
+                Some("unset it or set it to a directory"),
+            )),
+            None => std::env::current_dir().map_err(|e| {
+                UsageError::new(format!("cannot read the current directory: {e}"), None)
+            }),
+        },
+    }
+}
+
 const USAGE_HINT: &str = "run `otorepair --help` for usage";
 
 /// Parses `args` (including argv[0]) and the environment `env` into a config.
@@ -206,21 +261,7 @@ fn build(
 ) -> Result<Config, UsageError> {
     let command = command_spec(&cli.command, args)?;
 
-    let workspace = match cli.workspace.clone() {
-        Some(dir) => workspace_dir(dir, "--workspace")?,
-        None => match env("OTOREPAIR_WORKSPACE") {
-            Some(dir) if !dir.is_empty() => workspace_dir(dir, "OTOREPAIR_WORKSPACE")?,
-            Some(_) => {
-                return Err(UsageError::new(
-                    "OTOREPAIR_WORKSPACE is set but empty",
-                    Some("unset it or set it to a directory"),
-                ))
-            }
-            None => std::env::current_dir().map_err(|e| {
-                UsageError::new(format!("cannot read the current directory: {e}"), None)
-            })?,
-        },
-    };
+    let workspace = resolve_workspace(cli.workspace.clone(), env)?;
 
     let mode = if matches.value_source("pty") == Some(ValueSource::CommandLine) && cli.pty {
         Mode::Pty

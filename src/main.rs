@@ -1,12 +1,25 @@
 //! The `otorepair` binary: parse, validate, run, exit with the right code.
+//!
+//! Subcommands are recognised only as the very first argument, so
+//! `otorepair -- undo` still runs a program named `undo`.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use otorepair::{cli, status, supervisor};
+use otorepair::{cli, heal, status, supervisor};
 
 fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let code = match args.get(1).and_then(|a| a.to_str()) {
+        Some("undo") => undo(&args[2..]),
+        _ => run(args),
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn run(args: Vec<OsString>) -> i32 {
     let env = |name: &str| std::env::var_os(name);
-    let code = match cli::parse(std::env::args_os(), &env) {
+    match cli::parse(args, &env) {
         Ok(cli::Parsed::Print(text)) => {
             print!("{text}");
             0
@@ -22,6 +35,43 @@ fn main() -> ExitCode {
             status::fatal(&e.message, e.hint.as_deref());
             2
         }
+    }
+}
+
+/// `otorepair undo [--workspace DIR]`: restores the files the last fix changed.
+fn undo(args: &[OsString]) -> i32 {
+    let env = |name: &str| std::env::var_os(name);
+    let workspace = match cli::parse_undo(args, &env) {
+        Ok(cli::UndoArgs::Print(text)) => {
+            print!("{text}");
+            return 0;
+        }
+        Ok(cli::UndoArgs::Workspace(dir)) => dir,
+        Err(e) => {
+            status::fatal(&e.message, e.hint.as_deref());
+            return 2;
+        }
     };
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    match heal::undo(&workspace) {
+        Ok(report) if report.nothing_to_undo => {
+            println!("otorepair: nothing to undo in {}", workspace.display());
+            0
+        }
+        Ok(report) => {
+            print!("{report}");
+            if report.left_alone.is_empty() {
+                0
+            } else {
+                eprintln!(
+                    "otorepair: {} file(s) were edited since the fix and left alone",
+                    report.left_alone.len()
+                );
+                1
+            }
+        }
+        Err(e) => {
+            status::fatal(&format!("undo failed: {e:#}"), None);
+            1
+        }
+    }
 }
