@@ -321,13 +321,14 @@ impl Supervisor {
             Attempt::Go { n, .. } => {
                 job.attempt = n;
                 if self.cfg.heal.confirm {
-                    status::info(&format!(
+                    let question = format!(
                         "{} — Fix with {}? [Y/n]",
                         job.summary,
                         self.cfg.heal.backend.kind.name()
-                    ));
+                    );
                     self.router.capture(true);
                     self.phase = Phase::Confirming(job);
+                    status::info(&question);
                     None
                 } else {
                     self.launch_fix(job)
@@ -365,11 +366,12 @@ impl Supervisor {
             let _ = tx.send(Event::FileChanged);
         }) {
             Ok(watcher) => {
+                // Keys are ours before the user is told what they do.
+                self.router.capture(true);
+                self.phase = Phase::WaitingForChange { _watcher: watcher };
                 status::info(
                     "Fix the error yourself: waiting for a file change to restart (Enter restarts now, Ctrl-C quits).",
                 );
-                self.router.capture(true);
-                self.phase = Phase::WaitingForChange { _watcher: watcher };
                 None
             }
             Err(e) => {
@@ -460,8 +462,8 @@ impl Supervisor {
         self.token += 1;
         let token = self.token;
         let tx = self.tx.clone();
-        let overlay = Overlay::open(self.output.clone(), &self.modes, &header, &title);
         self.router.capture(true);
+        let overlay = Overlay::open(self.output.clone(), &self.modes, &header, &title);
         let started = Instant::now();
         match AgentProcess::spawn(&cmd, prompt, move |out| {
             let _ = tx.send(Event::Agent(token, out));
@@ -603,7 +605,7 @@ impl Supervisor {
             let entry = HistoryEntry {
                 time: unix_now(),
                 fingerprint: run.job.fingerprint.clone(),
-                summary: run.job.summary.clone(),
+                summary: self.redactor.redact(&run.job.summary),
                 command: self.redactor.redact(&self.cfg.command.display()),
                 backend: self.cfg.heal.backend.kind.name().to_string(),
                 success: ok,

@@ -521,6 +521,9 @@ impl Supervisor {
     }
 
     fn on_ctrl_c(&mut self) -> Option<i32> {
+        if matches!(self.phase, Phase::WaitingForChange { .. }) {
+            return Some(130);
+        }
         self.user_interrupted = true;
         let now = Instant::now();
         let double = self

@@ -1,0 +1,643 @@
+//! The healing loop end to end: the built binary, a real PTY (or pipes, as CI or a
+//! script would run it), and fake agents that really edit files.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{repo, run_piped, Opts, Term};
+use serde_json::Value;
+
+const PORT_FIX: &str = r#"app.py::os.environ["PORT"]::os.environ.get("PORT", "8765")"#;
+
+/// A private copy of an example, so the agent's edits stay in the test.
+fn example(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = repo().join("examples").join(name);
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn fixes(log: &Path) -> Vec<Value> {
+    read_jsonl(log)
+        .into_iter()
+        .filter(|r| r["mode"] == "fix")
+        .collect()
+}
+
+fn argv(record: &Value) -> Vec<String> {
+    record["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn s(v: &str) -> String {
+    v.to_string()
+}
+
+#[test]
+fn crash_on_start_is_healed_end_to_end_in_a_terminal() {
+    let dir = example("crash_on_start");
+    // Logs live outside the workspace, or they would count as changed files.
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("agent.jsonl");
+    let events = logs.path().join("events.jsonl");
+    let mut t = Term::spawn(
+        &[
+            "--events",
+            events.to_str().unwrap(),
+            "--",
+            "python3",
+            "app.py",
+        ],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![
+                ("FAKE_AGENT_LOG", log.display().to_string()),
+                ("FAKE_AGENT_EDIT", s(PORT_FIX)),
+                ("ONESHOT", s("1")),
+            ],
+            ..Opts::default()
+        },
+    );
+    assert_eq!(t.wait(), 0, "{}", t.text());
+    let text = t.text();
+    for needle in [
+        "Backend: claude · triage model: haiku",
+        "Watching: python3 app.py",
+        "KeyError: 'PORT'",
+        "Process crashed. Attempting fix (attempt 1/3)...",
+        "┌─ claude",
+        "Read app.py",
+        "Edit app.py",
+        "Fix applied in",
+        "app.py +1 -1",
+        "Process restarted (PID",
+        "Serving on http://127.0.0.1:8765",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("{\"type\""),
+        "raw JSON reached the terminal:\n{text}"
+    );
+    // The overlay's lines start at column 0 (\r\n while raw).
+    assert!(
+        text.contains("\r\n\x1b[2m│\x1b[0m Edit app.py\r\n"),
+        "{text:?}"
+    );
+    let app = std::fs::read_to_string(dir.path().join("app.py")).unwrap();
+    assert!(app.contains(r#"os.environ.get("PORT", "8765")"#));
+
+    // What the agent was given: the fix flags, the workspace as cwd, the traceback
+    // fenced as data, the file named in it.
+    let fixes = fixes(&log);
+    assert_eq!(fixes.len(), 1);
+    assert_eq!(
+        argv(&fixes[0]),
+        [
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--permission-mode",
+            "acceptEdits",
+            "--tools",
+            "Read,Edit,Write,Glob,Grep",
+            "--no-session-persistence"
+        ]
+    );
+    assert_eq!(
+        Path::new(fixes[0]["cwd"].as_str().unwrap())
+            .canonicalize()
+            .unwrap(),
+        dir.path().canonicalize().unwrap()
+    );
+    let prompt = fixes[0]["stdin"].as_str().unwrap();
+    assert!(
+        prompt.contains("KeyError: 'PORT'") && prompt.contains("```"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("app.py"), "{prompt}");
+
+    // The events file tells the same story.
+    let names: Vec<String> = read_jsonl(&events)
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "start",
+            "child_exit",
+            "fix_start",
+            "fix_end",
+            "restart",
+            "child_exit",
+            "exit"
+        ]
+    );
+    let evs = read_jsonl(&events);
+    assert_eq!(evs[2]["path"], "crash");
+    assert_eq!(evs[3]["ok"], true);
+    assert_eq!(evs[3]["files"][0]["path"], "app.py");
+    assert_eq!(evs[6]["code"], 0);
+    assert!(evs.iter().all(|e| e["ts"].as_f64().is_some()));
+
+    // History remembers it; undo takes it back.
+    let history = std::fs::read_to_string(dir.path().join(".otorepair/history.json")).unwrap();
+    assert!(history.contains("\"success\": true"), "{history}");
+    let out = std::process::Command::new(common::bin())
+        .arg("undo")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("restored: app.py"));
+    let app = std::fs::read_to_string(dir.path().join("app.py")).unwrap();
+    assert!(app.contains(r#"int(os.environ["PORT"])"#));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16) -> String {
+    let deadline = Instant::now() + common::DEADLINE;
+    loop {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            stream
+                .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            let mut response = String::new();
+            let _ = stream.read_to_string(&mut response);
+            return response;
+        }
+        assert!(Instant::now() < deadline, "server on {port} never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn live_error_is_triaged_fixed_and_the_server_restarted() {
+    let dir = example("broken_http_server");
+    let log = dir.path().join("agent.jsonl");
+    let port = free_port();
+    let mut t = Term::spawn(
+        &[
+            "--on-fix",
+            "restart",
+            "--settle",
+            "5",
+            "--",
+            "python3",
+            "server.py",
+        ],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![
+                ("FAKE_AGENT_LOG", log.display().to_string()),
+                (
+                    "FAKE_AGENT_EDIT",
+                    s(
+                        r#"server.py::raise RuntimeError(f"greeting template for {name!r} is missing")::return f"hello {name}""#,
+                    ),
+                ),
+                ("PORT", port.to_string()),
+            ],
+            ..Opts::default()
+        },
+    );
+    t.expect("Serving on");
+    assert!(http_get(port).starts_with("HTTP/1.0 500"));
+    t.expect("Error detected: RuntimeError");
+    t.expect("Fix applied in");
+    t.wait_for(
+        |s| s.matches("Serving on").count() >= 2,
+        "the restarted server",
+    );
+    assert!(t.text().contains("Process restarted (PID"));
+    let response = http_get(port);
+    assert!(response.contains("hello world"), "{response}");
+
+    let records = read_jsonl(&log);
+    assert_eq!(records[0]["mode"], "triage");
+    let triage = argv(&records[0]);
+    assert_eq!(&triage[..5], ["-p", "--model", "haiku", "--tools", ""]);
+    assert!(records[0]["stdin"]
+        .as_str()
+        .unwrap()
+        .contains("RuntimeError"));
+    assert_eq!(records[1]["mode"], "fix");
+
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+}
+
+#[test]
+fn breaker_stops_after_exactly_n_failed_attempts_with_history_in_the_prompt() {
+    let dir = example("crash_on_start");
+    let log = dir.path().join("agent.jsonl");
+    let out = run_piped(
+        &["--max-attempts", "3", "--", "python3", "app.py"],
+        &[
+            ("FAKE_AGENT_LOG", log.to_str().unwrap()),
+            ("FAKE_AGENT_EXIT", "1"),
+        ],
+        Some(dir.path()),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("Giving up on KeyError: 'PORT' in main (app.py) after 3 failed fix attempts"),
+        "{err}"
+    );
+    let fixes = fixes(&log);
+    assert_eq!(fixes.len(), 3, "{err}");
+    let third = fixes[2]["stdin"].as_str().unwrap();
+    assert!(
+        third.contains("FAILED"),
+        "history missing from the third prompt:\n{third}"
+    );
+    assert!(!fixes[0]["stdin"].as_str().unwrap().contains("FAILED"));
+}
+
+#[test]
+fn a_fix_that_does_not_fix_counts_as_failed_and_a_new_error_is_progress() {
+    // The "fix" changes a comment: the same error comes back, which counts.
+    let dir = example("crash_on_start");
+    let log = dir.path().join("agent.jsonl");
+    let out = run_piped(
+        &["--max-attempts", "2", "--", "python3", "app.py"],
+        &[
+            ("FAKE_AGENT_LOG", log.to_str().unwrap()),
+            ("FAKE_AGENT_EDIT", "app.py::# A tiny::# A very tiny"),
+        ],
+        Some(dir.path()),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(fixes(&log).len(), 2);
+
+    // A fix that turns the error into another one is progress: with one attempt
+    // allowed, the new error still gets its own attempt.
+    let dir = example("crash_on_start");
+    let log = dir.path().join("agent.jsonl");
+    let events = dir.path().join("events.jsonl");
+    let out = run_piped(
+        &[
+            "--max-attempts",
+            "1",
+            "--events",
+            events.to_str().unwrap(),
+            "--",
+            "python3",
+            "app.py",
+        ],
+        &[
+            ("FAKE_AGENT_LOG", log.to_str().unwrap()),
+            (
+                "FAKE_AGENT_EDIT",
+                r#"app.py::os.environ["PORT"]::os.environ["APP_PORT"]"#,
+            ),
+        ],
+        Some(dir.path()),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let starts: Vec<Value> = read_jsonl(&events)
+        .into_iter()
+        .filter(|e| e["event"] == "fix_start")
+        .collect();
+    assert_eq!(starts.len(), 2);
+    assert_ne!(starts[0]["fingerprint"], starts[1]["fingerprint"]);
+    assert_eq!(starts[1]["attempt"], 1);
+    let tripped: Vec<Value> = read_jsonl(&events)
+        .into_iter()
+        .filter(|e| e["event"] == "tripped")
+        .collect();
+    assert_eq!(tripped.len(), 1);
+}
+
+#[test]
+fn after_giving_up_it_waits_for_a_file_change_in_a_terminal() {
+    let dir = example("crash_on_start");
+    let mut t = Term::spawn(
+        &["--max-attempts", "1", "--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![("FAKE_AGENT_EXIT", s("1")), ("ONESHOT", s("1"))],
+            ..Opts::default()
+        },
+    );
+    t.expect("waiting for a file change");
+    // Our own state files and ignored directories do not count.
+    std::fs::create_dir_all(dir.path().join("node_modules")).unwrap();
+    std::fs::write(dir.path().join("node_modules/x.js"), "x").unwrap();
+    let app = dir.path().join("app.py");
+    let fixed = std::fs::read_to_string(&app)
+        .unwrap()
+        .replace(r#"os.environ["PORT"]"#, r#"os.environ.get("PORT", "0")"#);
+    std::fs::write(&app, fixed).unwrap();
+    t.expect("File changed: restarting.");
+    t.expect("Serving on");
+    assert_eq!(t.wait(), 0);
+}
+
+#[test]
+fn a_corrupt_history_is_kept_aside_not_lost() {
+    let dir = example("crash_on_start");
+    std::fs::create_dir_all(dir.path().join(".otorepair")).unwrap();
+    std::fs::write(dir.path().join(".otorepair/history.json"), "{ not json").unwrap();
+    let out = run_piped(
+        &["--", "python3", "app.py"],
+        &[("FAKE_AGENT_EDIT", PORT_FIX), ("ONESHOT", "1")],
+        Some(dir.path()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let aside: Vec<PathBuf> = std::fs::read_dir(dir.path().join(".otorepair"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("history.json.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(std::fs::read_to_string(&aside[0]).unwrap(), "{ not json");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt"));
+}
+
+#[test]
+fn dry_run_reports_and_runs_no_agent() {
+    let dir = example("crash_on_start");
+    let mut cmd = std::process::Command::new(common::bin());
+    let out = cmd
+        .args(["--dry-run", "--", "python3", "app.py"])
+        .current_dir(dir.path())
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("would fix: KeyError: 'PORT' in main (app.py)"),
+        "{err}"
+    );
+    assert!(err.contains("Traceback (most recent call last):"));
+    assert!(!dir.path().join(".otorepair").exists());
+}
+
+#[test]
+fn every_backend_gets_its_own_flags_and_no_shell_unless_allowed() {
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str, Vec<&str>)> = vec![
+        (
+            vec!["--backend", "codex"],
+            vec![],
+            "codex",
+            vec!["exec", "--json", "--sandbox", "workspace-write"],
+        ),
+        (vec!["--backend", "gemini"], vec![], "gemini", vec!["-p"]),
+        (
+            vec!["--backend", "cursor"],
+            vec![("CURSOR_API_KEY", "k")],
+            "agent",
+            vec!["-p", "--force", "--trust", "--workspace"],
+        ),
+        (
+            vec!["--agent-cmd", "fake-custom --fix"],
+            vec![],
+            "custom",
+            vec!["--fix"],
+        ),
+        (
+            vec!["--allow-shell"],
+            vec![],
+            "claude",
+            vec!["-p", "--output-format", "stream-json"],
+        ),
+    ];
+    for (flags, env, backend, prefix) in cases {
+        let dir = example("crash_on_start");
+        let logs = tempfile::tempdir().unwrap();
+        let log = logs.path().join("agent.jsonl");
+        let mut args = flags.clone();
+        args.extend(["--", "python3", "app.py"]);
+        let mut env = env.clone();
+        let log_s = log.display().to_string();
+        env.extend([
+            ("FAKE_AGENT_LOG", log_s.as_str()),
+            ("FAKE_AGENT_EDIT", PORT_FIX),
+            ("ONESHOT", "1"),
+        ]);
+        let out = run_piped(&args, &env, Some(dir.path()));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{flags:?}: {err}");
+        let fixes = fixes(&log);
+        assert_eq!(fixes.len(), 1, "{flags:?}");
+        assert_eq!(fixes[0]["backend"], backend);
+        let a = argv(&fixes[0]);
+        assert_eq!(&a[..prefix.len()], prefix.as_slice(), "{flags:?}: {a:?}");
+        let joined = a.join(" ");
+        let allow = flags.contains(&"--allow-shell");
+        match backend {
+            "claude" => assert_eq!(joined.contains("Bash"), allow, "{joined}"),
+            "gemini" => assert!(joined.contains("--approval-mode auto_edit"), "{joined}"),
+            "codex" => {
+                assert!(!joined.contains("danger"), "{joined}");
+                assert!(joined.contains("--skip-git-repo-check -C "), "{joined}");
+                assert_eq!(
+                    a.last().map(String::as_str),
+                    Some("-"),
+                    "prompt on stdin: {joined}"
+                );
+            }
+            _ => {}
+        }
+        assert!(err.contains("Fix applied in"), "{flags:?}: {err}");
+    }
+}
+
+#[test]
+fn a_missing_agent_or_cursor_login_is_a_clear_error_before_starting() {
+    let out = std::process::Command::new(common::bin())
+        .args(["--backend", "codex", "--", "true"])
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.starts_with("otorepair: error: 'codex' not found on PATH"),
+        "{err}"
+    );
+    assert!(err.contains("npm install -g @openai/codex"), "{err}");
+
+    let out = run_piped(
+        &["--backend", "cursor", "--", "true"],
+        &[("FAKE_CURSOR_STATUS", "1")],
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("agent login"), "{err}");
+}
+
+#[test]
+fn the_fix_timeout_stops_the_agent_and_its_children() {
+    let dir = example("crash_on_start");
+    let pid_file = dir.path().join("grandchild.pid");
+    let out = run_piped(
+        &[
+            "--fix-timeout",
+            "1",
+            "--max-attempts",
+            "1",
+            "--",
+            "python3",
+            "app.py",
+        ],
+        &[
+            ("FAKE_AGENT_SLEEP", "60"),
+            ("FAKE_AGENT_SPAWN_CHILD", "1"),
+            ("FAKE_AGENT_CHILD_PID_FILE", pid_file.to_str().unwrap()),
+        ],
+        Some(dir.path()),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("Fix failed after") && err.contains("timed out after 1s"),
+        "{err}"
+    );
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let gone = !Path::new(&format!("/proc/{pid}")).exists()
+        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"));
+    assert!(gone, "the agent's child {pid} survived the timeout");
+}
+
+#[test]
+fn ctrl_c_aborts_the_fix_and_keeps_the_terminal() {
+    let dir = example("crash_on_start");
+    let mut t = Term::spawn(
+        &["--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![("FAKE_AGENT_SLEEP", s("60"))],
+            ..Opts::default()
+        },
+    );
+    t.expect("Reading the file named in the error.");
+    t.send(b"\x03");
+    t.expect("Ctrl-C: stopping the agent");
+    t.expect("Fix failed after");
+    t.expect("aborted");
+    t.expect("waiting for a file change");
+    t.send(b"\x03");
+    assert_eq!(t.wait(), 130);
+}
+
+#[test]
+fn secrets_are_redacted_before_the_prompt_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "import os\nprint('connecting with', os.environ['SHOP_API_TOKEN'], 'Bearer abc.def.ghi123')\nraise SystemExit('db password rejected')\n",
+    )
+    .unwrap();
+    let log = dir.path().join("agent.jsonl");
+    let out = run_piped(
+        &["--max-attempts", "1", "--", "python3", "app.py"],
+        &[
+            ("SHOP_API_TOKEN", "tok-5f2b9c8e1d"),
+            ("FAKE_AGENT_LOG", log.to_str().unwrap()),
+            ("FAKE_AGENT_EXIT", "1"),
+        ],
+        Some(dir.path()),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // The user still sees their own output unchanged...
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tok-5f2b9c8e1d"));
+    // ...but the agent never does.
+    let prompt = fixes(&log)[0]["stdin"].as_str().unwrap().to_string();
+    assert!(!prompt.contains("tok-5f2b9c8e1d"), "{prompt}");
+    assert!(!prompt.contains("abc.def.ghi123"), "{prompt}");
+    assert!(prompt.contains("[REDACTED]"), "{prompt}");
+    let history = std::fs::read_to_string(dir.path().join(".otorepair/history.json")).unwrap();
+    assert!(!history.contains("tok-5f2b9c8e1d"));
+}
+
+#[test]
+fn output_held_during_a_fix_is_replayed_in_order_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "import sys, time, traceback\n\
+         def handler():\n    raise ValueError('bad input 42')\n\
+         try:\n    handler()\nexcept Exception:\n    traceback.print_exc()\n\
+         for i in range(40):\n    print('tick', i, flush=True)\n    time.sleep(0.05)\n\
+         print('done', flush=True)\ntime.sleep(60)\n",
+    )
+    .unwrap();
+    let mut t = Term::spawn(
+        &["--on-fix", "wait", "--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![
+                ("FAKE_AGENT_SLEEP", s("1.5")),
+                ("FAKE_AGENT_EDIT", s("app.py::bad input::bad  input")),
+            ],
+            ..Opts::default()
+        },
+    );
+    t.expect("Fix applied in");
+    t.expect("done");
+    let text = t.text();
+    let open = text.find("┌─ claude").unwrap();
+    let close = text.find("└─").unwrap();
+    let inside = &text[open..close];
+    let after = &text[close..];
+    let held: Vec<usize> = (0..40)
+        .filter(|i| after.contains(&format!("tick {i}\r\n")))
+        .collect();
+    assert!(!held.is_empty(), "nothing was held: {text}");
+    assert!(
+        !inside.contains("tick"),
+        "child output leaked into the overlay: {inside}"
+    );
+    // In order, none lost.
+    let positions: Vec<usize> = (0..40)
+        .map(|i| text.find(&format!("tick {i}\r\n")).unwrap())
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {text}"
+    );
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+}
