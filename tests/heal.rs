@@ -410,7 +410,9 @@ fn dry_run_reports_and_runs_no_agent() {
 
 #[test]
 fn every_backend_gets_its_own_flags_and_no_shell_unless_allowed() {
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str, Vec<&str>)> = vec![
+    // (flags, extra env, backend the fake logs, expected argv prefix)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             vec!["--backend", "codex"],
             vec![],
