@@ -643,3 +643,40 @@ fn output_held_during_a_fix_is_replayed_in_order_afterwards() {
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait(), 143);
 }
+
+#[test]
+fn over_a_full_screen_program_the_panel_takes_the_screen_and_the_program_repaints() {
+    // The error is logged on the main screen, then the program goes full-screen; it
+    // redraws on SIGWINCH, which otorepair sends by nudging the size after the fix.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tui.py"),
+        "import signal, sys, time, traceback\n\
+         def boom():\n    raise LookupError('no theme named dark')\n\
+         try:\n    boom()\nexcept Exception:\n    traceback.print_exc()\n\
+         sys.stdout.write('\\x1b[?1049hSCREEN v1'); sys.stdout.flush()\n\
+         def redraw(*_):\n    sys.stdout.write('\\x1b[2J\\x1b[HREPAINTED'); sys.stdout.flush()\n\
+         signal.signal(signal.SIGWINCH, redraw)\n\
+         time.sleep(60)\n",
+    )
+    .unwrap();
+    let mut t = Term::spawn(
+        &["--on-fix", "wait", "--", "python3", "tui.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![("FAKE_AGENT_EDIT", s("tui.py::dark::light"))],
+            ..Opts::default()
+        },
+    );
+    t.expect("Fix applied in");
+    t.expect("REPAINTED");
+    let text = t.text();
+    let screen = text.find("SCREEN v1").unwrap();
+    let panel = text.find("┌─ claude").unwrap();
+    assert!(screen < panel);
+    // The panel cleared the program's picture before drawing on it.
+    assert!(text[screen..panel].contains("\x1b[2J\x1b[H"), "{text:?}");
+    assert!(text.find("REPAINTED").unwrap() > text.find("└─").unwrap());
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+}

@@ -470,6 +470,15 @@ impl Supervisor {
     fn on_child_exit(&mut self, status: ExitStatus) -> Option<i32> {
         let pid = self.child.take().map(|r| r.pid);
         CHILD_PGID.store(0, Ordering::SeqCst);
+        // Whatever comes next (a fix, a restart) starts from a sane screen: switch
+        // off what the dead child left on, as on the way out.
+        if self.raw.is_some() {
+            let reset = self.modes.reset_sequence();
+            if !reset.is_empty() {
+                self.output.own_bytes(1, &reset);
+            }
+            self.modes.clear();
+        }
         self.master = None;
         self.router.set_target(None);
         self.emit(Ev::ChildExit {
