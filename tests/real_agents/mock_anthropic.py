@@ -17,8 +17,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mock_common import (FINAL_TEXT, NEW, OLD, TRIAGE_TEXT, json_response, serve, sse,
-                         target_file)
+from mock_common import (FINAL_TEXT, NEW, OLD, TRIAGE_TEXT, json_response, is_triage, serve,
+                         sse, target_file)
 
 
 def user_texts(content):
@@ -39,11 +39,11 @@ def script(body):
     """Content blocks and stop_reason for one request."""
     messages = body.get("messages") or []
     tools = body.get("tools") or []
-    if not tools:
-        return [{"type": "text", "text": TRIAGE_TEXT}], "end_turn"
     # Only the user's own words (not tool results) name the file to fix.
     prompt = "\n".join(
         t for m in messages if m.get("role") == "user" for t in user_texts(m.get("content")))
+    if is_triage(prompt, bool(tools)):
+        return [{"type": "text", "text": TRIAGE_TEXT}], "end_turn"
     path = target_file(prompt)
     step = count_tool_results(messages)
     if step == 0:

@@ -9,7 +9,10 @@ global state), so retries are safe. Configuration, shared by all three mocks:
   MOCK_OLD         text the edit replaces      (default: os.environ["PORT"])
   MOCK_NEW         replacement                 (default: os.environ.get("PORT", "8765"))
   MOCK_FINAL_TEXT  last assistant message      (default: Fixed: PORT now has a default.)
-  MOCK_TRIAGE_TEXT answer to tool-less prompts (default: ERROR)
+  MOCK_TRIAGE_TEXT answer to a triage request (default: ERROR): one that offers no
+                   tools, or whose prompt matches MOCK_TRIAGE_MARKER (a regex, default
+                   `one word: ERROR or NO`, otorepair's triage question; codex and gemini
+                   triage runs still offer read-only tools)
   MOCK_TARGET_FILE file to fix when the prompt names none
 """
 
@@ -27,6 +30,7 @@ OLD = os.environ.get("MOCK_OLD", 'os.environ["PORT"]')
 NEW = os.environ.get("MOCK_NEW", 'os.environ.get("PORT", "8765")')
 FINAL_TEXT = os.environ.get("MOCK_FINAL_TEXT", "Fixed: PORT now has a default.")
 TRIAGE_TEXT = os.environ.get("MOCK_TRIAGE_TEXT", "ERROR")
+TRIAGE_MARKER = re.compile(os.environ.get("MOCK_TRIAGE_MARKER", r"one word: ERROR or NO"))
 
 LOGGED_HEADERS = (
     "user-agent", "content-type", "accept", "anthropic-version", "anthropic-beta",
@@ -39,6 +43,10 @@ _log_lock = threading.Lock()
 _log_path = None
 
 TRACEBACK_FILE = re.compile(r'File "([^"]+)", line \d+')
+
+
+def is_triage(prompt_text, has_tools):
+    return not has_tools or bool(TRIAGE_MARKER.search(prompt_text))
 
 
 def target_file(prompt_text):

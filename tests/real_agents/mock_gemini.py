@@ -21,8 +21,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mock_common import (FINAL_TEXT, NEW, OLD, TRIAGE_TEXT, json_response, serve, sse,
-                         target_file)
+from mock_common import (FINAL_TEXT, NEW, OLD, TRIAGE_TEXT, is_triage, json_response, serve,
+                         sse, target_file)
 
 USAGE = {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120}
 
@@ -59,9 +59,9 @@ def pick(params, *names):
 def script(body):
     """(parts of the model's answer) for one streamGenerateContent request."""
     decls = declarations(body)
-    if not decls:
-        return [{"text": TRIAGE_TEXT}]
     contents = body.get("contents") or []
+    if is_triage(user_text(contents), bool(decls)):
+        return [{"text": TRIAGE_TEXT}]
     step = function_responses(contents)
     path = target_file(user_text(contents))
     if "read_file" not in decls and step == 0:

@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mock_common import (FINAL_TEXT, TRIAGE_TEXT, json_response, patched_line, serve, sse,
+from mock_common import (FINAL_TEXT, TRIAGE_TEXT, is_triage, json_response, patched_line, serve, sse,
                          target_file)
 
 
@@ -84,7 +84,7 @@ def response_events(body):
     model = body.get("model") or "mock-model"
     items = body.get("input") or []
     tools = body.get("tools") or []
-    if not tools:
+    if is_triage(user_text(items), bool(tools)):
         outputs = [message_item(f"msg_{rid}", TRIAGE_TEXT)]
     elif tool_outputs(items) == 0:
         path = target_file(user_text(items))
