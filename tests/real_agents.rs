@@ -19,7 +19,7 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::{plain, skip, tool_names, Cli, Sandbox};
 
-const FIXED: &str = "os.environ.get(\"PORT\"";
+const FIXED: &str = "port = int(os.environ.get(\"PORT\"";
 
 /// otorepair's triage question, shaped like `agent::prompt::triage_prompt`.
 fn triage_prompt(command: &str, output: &str) -> String {
@@ -215,6 +215,8 @@ fn gemini_cli_triage_answers_in_text() {
     for r in &reqs {
         let names = tool_names(r);
         assert!(!names.iter().any(|n| n == "run_shell_command"), "{ctx}");
+        // Plan mode is on (it still declares replace/write_file, confined to plans).
+        assert!(names.iter().any(|n| n == "exit_plan_mode"), "{ctx}");
     }
     assert!(!sb.file("app.py").contains(FIXED));
 }

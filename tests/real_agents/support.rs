@@ -219,10 +219,16 @@ impl Sandbox {
     /// `example` is a folder under `examples/`; `mock_env` configures the mock's script.
     pub fn new(cli: Cli, example: &str, mock_env: &[(&str, &str)]) -> Sandbox {
         let bin = bin_dir();
+        // OTOREPAIR_KEEP_REAL_AGENTS_TMP=1 keeps the temp dir (mock log, HOME) for a look.
+        let keep = std::env::var("OTOREPAIR_KEEP_REAL_AGENTS_TMP").is_ok_and(|v| v == "1");
         let dir = tempfile::Builder::new()
             .prefix(&format!("otorepair-real-{}-", cli.name()))
+            .keep(keep)
             .tempdir()
             .unwrap();
+        if keep {
+            eprintln!("real-agent sandbox kept: {}", dir.path().display());
+        }
         let ws = dir.path().join("ws");
         copy_dir(&repo().join("examples").join(example), &ws);
         let home = dir.path().join("home");
