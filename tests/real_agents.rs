@@ -67,7 +67,12 @@ fn claude_cli_fixes_the_crash_with_otorepairs_flags() {
     let tools_used: Vec<&str> = events
         .iter()
         .filter(|e| e["type"] == "assistant")
-        .flat_map(|e| e["message"]["content"].as_array().cloned().unwrap_or_default())
+        .flat_map(|e| {
+            e["message"]["content"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter(|b| b["type"] == "tool_use")
         .map(|b| if b["name"] == "Read" { "Read" } else { "Edit" })
         .collect();
@@ -96,7 +101,10 @@ fn claude_cli_triage_asks_haiku_with_no_tools() {
     assert_eq!(out.stdout.trim(), "ERROR", "{ctx}");
     let reqs = sb.mock.model_requests();
     assert_eq!(reqs.len(), 1, "{ctx}");
-    assert!(reqs[0]["model"].as_str().unwrap().contains("haiku"), "{ctx}");
+    assert!(
+        reqs[0]["model"].as_str().unwrap().contains("haiku"),
+        "{ctx}"
+    );
     assert!(tool_names(&reqs[0]).is_empty(), "{ctx}");
     assert!(!sb.file("app.py").contains(FIXED));
 }
@@ -128,7 +136,10 @@ fn codex_cli_fixes_the_crash_with_otorepairs_flags() {
         // Codex always offers its shell; the sandbox is what confines it.
         assert!(tool_names(r).iter().any(|n| n == "exec_command"), "{ctx}");
         let text = all_text(&r["input"]);
-        assert!(text.contains("`sandbox_mode` is `workspace-write`"), "{ctx}");
+        assert!(
+            text.contains("`sandbox_mode` is `workspace-write`"),
+            "{ctx}"
+        );
         assert!(!text.contains("danger-full-access"), "{ctx}");
     }
 }
@@ -245,7 +256,12 @@ fn assert_readable(screen: &str, verbs: &str, file: &str) {
         line.is_match(screen),
         "no readable `{verbs} {file}` line on the terminal:\n{screen}"
     );
-    for raw in ["{\"type\"", "\"tool_use\"", "\"item.completed\"", "\"functionCall\""] {
+    for raw in [
+        "{\"type\"",
+        "\"tool_use\"",
+        "\"item.completed\"",
+        "\"functionCall\"",
+    ] {
         assert!(
             !screen.contains(raw),
             "raw stream JSON ({raw}) on the terminal:\n{screen}"
@@ -254,7 +270,8 @@ fn assert_readable(screen: &str, verbs: &str, file: &str) {
 }
 
 fn heal_crash(cli: Cli, verbs: &str) -> (Sandbox, String) {
-    let sb = Sandbox::new(cli, "crash_on_start", &[]);
+    // The fallback target only matters if otorepair's prompt lost the absolute path.
+    let sb = Sandbox::new(cli, "crash_on_start", &[("MOCK_TARGET_FILE", "app.py")]);
     let mut t = Term::spawn(
         &["--backend", cli.name(), "--", "python3", "app.py"],
         opts(&sb, &[]),
@@ -281,8 +298,16 @@ fn otorepair_heals_a_crash_with_real_claude() {
     for r in &reqs {
         // A crash needs no triage: every request is the fix, without a shell.
         let names = tool_names(r);
-        assert!(names.iter().any(|n| n == "Edit"), "{}", sb.request_summary());
-        assert!(!names.iter().any(|n| n == "Bash"), "{}", sb.request_summary());
+        assert!(
+            names.iter().any(|n| n == "Edit"),
+            "{}",
+            sb.request_summary()
+        );
+        assert!(
+            !names.iter().any(|n| n == "Bash"),
+            "{}",
+            sb.request_summary()
+        );
     }
 }
 
@@ -331,7 +356,11 @@ fn otorepair_triages_and_fixes_a_live_error_with_real_claude() {
     let sb = Sandbox::new(
         Cli::Claude,
         "broken_http_server",
-        &[("MOCK_OLD", old), ("MOCK_NEW", new)],
+        &[
+            ("MOCK_OLD", old),
+            ("MOCK_NEW", new),
+            ("MOCK_TARGET_FILE", "server.py"),
+        ],
     );
     let port = support::free_port();
     let mut t = Term::spawn(

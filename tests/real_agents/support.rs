@@ -223,7 +223,7 @@ impl Sandbox {
         let keep = std::env::var("OTOREPAIR_KEEP_REAL_AGENTS_TMP").is_ok_and(|v| v == "1");
         let dir = tempfile::Builder::new()
             .prefix(&format!("otorepair-real-{}-", cli.name()))
-            .keep(keep)
+            .disable_cleanup(keep)
             .tempdir()
             .unwrap();
         if keep {
@@ -233,7 +233,15 @@ impl Sandbox {
         copy_dir(&repo().join("examples").join(example), &ws);
         let home = dir.path().join("home");
         fs::create_dir_all(&home).unwrap();
-        let mock = Mock::start(cli, dir.path(), mock_env);
+        // A relative MOCK_TARGET_FILE (the mock's fallback when the prompt carries no
+        // absolute traceback path) is taken relative to the workspace.
+        let target;
+        let mut mock_env = mock_env.to_vec();
+        if let Some(e) = mock_env.iter_mut().find(|(k, _)| *k == "MOCK_TARGET_FILE") {
+            target = ws.join(e.1).display().to_string();
+            e.1 = &target;
+        }
+        let mock = Mock::start(cli, dir.path(), &mock_env);
         match cli {
             Cli::Claude => {}
             Cli::Codex => {
@@ -541,7 +549,8 @@ pub fn http_get(port: u16) -> Option<String> {
     use std::net::TcpStream;
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
     buf.lines().next().map(str::to_string)
