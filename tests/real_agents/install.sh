@@ -40,7 +40,7 @@ if all_present; then
   echo "real agents: already installed in $PREFIX"
 else
   REGISTRY="$(npm config get registry 2>/dev/null || echo https://registry.npmjs.org/)"
-  if ! timeout 30 npm view "${PKGS[0]}" version >/dev/null 2>&1; then
+  if ! timeout 20 npm view --fetch-retries=0 --fetch-timeout=10000 "${PKGS[0]}" version >/dev/null 2>&1; then
     echo "install.sh: cannot reach the npm registry ($REGISTRY): the real-agent tests need" >&2
     echo "install.sh: network access once to install ${PKGS[*]}" >&2
     echo "install.sh: (set OTOREPAIR_SKIP_REAL_AGENTS=1 to skip these tests)" >&2
