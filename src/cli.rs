@@ -10,6 +10,9 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 
+use std::time::Duration;
+
+use crate::agent::{BackendKind, BackendSetup};
 use crate::child::CommandSpec;
 
 const AFTER_HELP: &str = "\
@@ -42,6 +45,54 @@ pub struct Cli {
     #[arg(long, overrides_with = "pty")]
     pub no_pty: bool,
 
+    /// Agent CLI: claude, cursor, codex, gemini or custom [env: OTOREPAIR_BACKEND] [default: claude]
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<String>,
+
+    /// Command for the custom backend, run by sh -c with the prompt on stdin [env: OTOREPAIR_AGENT_CMD]
+    #[arg(long, value_name = "CMD")]
+    pub agent_cmd: Option<String>,
+
+    /// Separate triage command for the custom backend [env: OTOREPAIR_TRIAGE_CMD]
+    #[arg(long, value_name = "CMD")]
+    pub triage_cmd: Option<String>,
+
+    /// Most seconds a fix may take; then the agent's whole group is stopped [env: OTOREPAIR_FIX_TIMEOUT] [default: 120]
+    #[arg(long, value_name = "SECS")]
+    pub fix_timeout: Option<String>,
+
+    /// Most seconds a triage may take [env: OTOREPAIR_TRIAGE_TIMEOUT] [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub triage_timeout: Option<String>,
+
+    /// Quiet time that completes an error block [env: OTOREPAIR_SETTLE] [default: 2]
+    #[arg(long, value_name = "SECS")]
+    pub settle: Option<String>,
+
+    /// Failed fixes of one error before giving up on it [env: OTOREPAIR_MAX_ATTEMPTS] [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<String>,
+
+    /// After a live fix: auto (wait for the hot reload), restart, or wait [env: OTOREPAIR_ON_FIX] [default: auto]
+    #[arg(long, value_name = "WHEN")]
+    pub on_fix: Option<String>,
+
+    /// Let the fix agent run shell commands (off: it may only read, search and edit files) [env: OTOREPAIR_ALLOW_SHELL]
+    #[arg(long)]
+    pub allow_shell: bool,
+
+    /// Detect only: print what would be fixed, never run an agent
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Ask before each fix (needs a terminal)
+    #[arg(long)]
+    pub confirm: bool,
+
+    /// Append one JSON object per event to FILE [env: OTOREPAIR_EVENTS]
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<OsString>,
+
     /// The command to run: "CMD" for a shell command line, or -- PROG ARGS...
     #[arg(
         value_name = "COMMAND",
@@ -58,6 +109,17 @@ pub enum Mode {
     Pipe,
 }
 
+/// After a fix of a live error, how the fixed code gets loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFix {
+    /// Wait for the command's own hot reload.
+    Auto,
+    /// Restart the command (servers without reload).
+    Restart,
+    /// Do nothing.
+    Wait,
+}
+
 /// Everything otorepair needs to run, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -65,6 +127,21 @@ pub struct Config {
     pub workspace: PathBuf,
     pub mode: Mode,
     pub command: CommandSpec,
+    pub heal: HealConfig,
+}
+
+/// The healing loop's settings.
+#[derive(Debug, Clone)]
+pub struct HealConfig {
+    pub backend: BackendSetup,
+    pub fix_timeout: Duration,
+    pub triage_timeout: Duration,
+    pub settle: Duration,
+    pub max_attempts: u32,
+    pub on_fix: OnFix,
+    pub dry_run: bool,
+    pub confirm: bool,
+    pub events: Option<PathBuf>,
 }
 
 /// A usage error: exit code 2 with a message and an optional hint.
@@ -86,7 +163,7 @@ impl UsageError {
 /// What parsing the command line leads to.
 #[derive(Debug)]
 pub enum Parsed {
-    Run(Config),
+    Run(Box<Config>),
     /// --help or --version: print this text to stdout and exit 0.
     Print(String),
 }
@@ -111,7 +188,7 @@ where
         }
     };
     let cli = Cli::from_arg_matches(&matches).map_err(clap_error)?;
-    build(cli, &matches, &args, env).map(Parsed::Run)
+    build(cli, &matches, &args, env).map(|c| Parsed::Run(Box::new(c)))
 }
 
 fn clap_error(e: clap::Error) -> UsageError {
@@ -129,7 +206,7 @@ fn build(
 ) -> Result<Config, UsageError> {
     let command = command_spec(&cli.command, args)?;
 
-    let workspace = match cli.workspace {
+    let workspace = match cli.workspace.clone() {
         Some(dir) => workspace_dir(dir, "--workspace")?,
         None => match env("OTOREPAIR_WORKSPACE") {
             Some(dir) if !dir.is_empty() => workspace_dir(dir, "OTOREPAIR_WORKSPACE")?,
@@ -155,11 +232,201 @@ fn build(
         Mode::Pipe
     };
 
+    let heal = heal_config(&cli, env, &workspace)?;
+    if heal.confirm && !(crate::term::is_tty(0) && mode == Mode::Pty) {
+        return Err(UsageError::new(
+            "--confirm needs a terminal on stdin (and PTY mode) to ask",
+            Some("drop --confirm when running without a terminal"),
+        ));
+    }
+
     Ok(Config {
         verbosity: cli.verbose.min(3),
         workspace,
         mode,
         command,
+        heal,
+    })
+}
+
+/// A value from its flag, else its environment variable, with the name to blame
+/// if it is bad.
+fn pick(
+    flag: Option<&str>,
+    flag_name: &'static str,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    var: &'static str,
+) -> Result<Option<(String, &'static str)>, UsageError> {
+    if let Some(v) = flag {
+        return Ok(Some((v.to_string(), flag_name)));
+    }
+    match env(var) {
+        None => Ok(None),
+        Some(v) => match v.into_string() {
+            Ok(s) => Ok(Some((s, var))),
+            Err(v) => Err(UsageError::new(
+                format!("{var} is not valid UTF-8: {}", v.to_string_lossy()),
+                None,
+            )),
+        },
+    }
+}
+
+fn seconds(value: Option<(String, &'static str)>, default: f64) -> Result<Duration, UsageError> {
+    let Some((raw, source)) = value else {
+        return Ok(Duration::from_secs_f64(default));
+    };
+    match raw.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(UsageError::new(
+            format!(
+                "invalid value '{raw}' for {source}: expected a number of seconds greater than 0"
+            ),
+            None,
+        )),
+    }
+}
+
+fn boolean(value: Option<(String, &'static str)>) -> Result<bool, UsageError> {
+    let Some((raw, source)) = value else {
+        return Ok(false);
+    };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(UsageError::new(
+            format!("invalid value '{raw}' for {source}: expected 1/0, true/false, yes/no"),
+            None,
+        )),
+    }
+}
+
+fn heal_config(
+    cli: &Cli,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    workspace: &std::path::Path,
+) -> Result<HealConfig, UsageError> {
+    let agent_cmd = pick(
+        cli.agent_cmd.as_deref(),
+        "--agent-cmd",
+        env,
+        "OTOREPAIR_AGENT_CMD",
+    )?
+    .map(|(v, _)| v)
+    .filter(|v| !v.trim().is_empty());
+    let triage_cmd = pick(
+        cli.triage_cmd.as_deref(),
+        "--triage-cmd",
+        env,
+        "OTOREPAIR_TRIAGE_CMD",
+    )?
+    .map(|(v, _)| v)
+    .filter(|v| !v.trim().is_empty());
+    let kind = match pick(
+        cli.backend.as_deref(),
+        "--backend",
+        env,
+        "OTOREPAIR_BACKEND",
+    )? {
+        Some((name, source)) => BackendKind::from_name(name.trim()).ok_or_else(|| {
+            UsageError::new(
+                format!("invalid value '{name}' for {source}"),
+                Some("choose one of: claude, cursor, codex, gemini, custom"),
+            )
+        })?,
+        // An agent command on its own means the custom backend.
+        None if agent_cmd.is_some() => BackendKind::Custom,
+        None => BackendKind::Claude,
+    };
+    if kind == BackendKind::Custom && agent_cmd.is_none() {
+        return Err(UsageError::new(
+            "the custom backend needs a command",
+            Some("give --agent-cmd \"CMD\" (or OTOREPAIR_AGENT_CMD); it gets the prompt on stdin"),
+        ));
+    }
+    let cursor_triage_model = env("OTOREPAIR_CURSOR_TRIAGE_MODEL")
+        .map(|v| v.to_string_lossy().into_owned())
+        .filter(|v| !v.trim().is_empty());
+    let allow_shell =
+        cli.allow_shell || boolean(pick(None, "--allow-shell", env, "OTOREPAIR_ALLOW_SHELL")?)?;
+
+    let max_attempts = match pick(
+        cli.max_attempts.as_deref(),
+        "--max-attempts",
+        env,
+        "OTOREPAIR_MAX_ATTEMPTS",
+    )? {
+        None => 3,
+        Some((raw, source)) => match raw.trim().parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                return Err(UsageError::new(
+                    format!(
+                        "invalid value '{raw}' for {source}: expected a whole number from 1 to 100"
+                    ),
+                    None,
+                ))
+            }
+        },
+    };
+    let on_fix = match pick(cli.on_fix.as_deref(), "--on-fix", env, "OTOREPAIR_ON_FIX")? {
+        None => OnFix::Auto,
+        Some((raw, source)) => match raw.trim() {
+            "auto" => OnFix::Auto,
+            "restart" => OnFix::Restart,
+            "wait" => OnFix::Wait,
+            _ => {
+                return Err(UsageError::new(
+                    format!("invalid value '{raw}' for {source}"),
+                    Some("choose one of: auto, restart, wait"),
+                ))
+            }
+        },
+    };
+    let events = match &cli.events {
+        Some(p) => Some(PathBuf::from(p)),
+        None => env("OTOREPAIR_EVENTS")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    };
+
+    Ok(HealConfig {
+        backend: BackendSetup {
+            kind,
+            workspace: workspace.to_path_buf(),
+            allow_shell,
+            cursor_triage_model,
+            agent_cmd,
+            triage_cmd,
+            env: Vec::new(),
+        },
+        fix_timeout: seconds(
+            pick(
+                cli.fix_timeout.as_deref(),
+                "--fix-timeout",
+                env,
+                "OTOREPAIR_FIX_TIMEOUT",
+            )?,
+            120.0,
+        )?,
+        triage_timeout: seconds(
+            pick(
+                cli.triage_timeout.as_deref(),
+                "--triage-timeout",
+                env,
+                "OTOREPAIR_TRIAGE_TIMEOUT",
+            )?,
+            30.0,
+        )?,
+        settle: seconds(
+            pick(cli.settle.as_deref(), "--settle", env, "OTOREPAIR_SETTLE")?,
+            2.0,
+        )?,
+        max_attempts,
+        on_fix,
+        dry_run: cli.dry_run,
+        confirm: cli.confirm,
+        events,
     })
 }
 
@@ -232,7 +499,7 @@ mod tests {
         let mut all = vec!["otorepair"];
         all.extend_from_slice(args);
         match parse(all, &no_env)? {
-            Parsed::Run(c) => Ok(c),
+            Parsed::Run(c) => Ok(*c),
             Parsed::Print(_) => panic!("unexpected print"),
         }
     }
@@ -279,6 +546,68 @@ mod tests {
             panic!("accepted a missing workspace")
         };
         assert!(e.message.starts_with("OTOREPAIR_WORKSPACE:"), "{e:?}");
+    }
+
+    #[test]
+    fn env_values_are_validated_and_named() {
+        for (var, value, needle) in [
+            (
+                "OTOREPAIR_FIX_TIMEOUT",
+                "abc",
+                "invalid value 'abc' for OTOREPAIR_FIX_TIMEOUT",
+            ),
+            ("OTOREPAIR_SETTLE", "-1", "for OTOREPAIR_SETTLE"),
+            ("OTOREPAIR_MAX_ATTEMPTS", "0", "for OTOREPAIR_MAX_ATTEMPTS"),
+            ("OTOREPAIR_ON_FIX", "later", "for OTOREPAIR_ON_FIX"),
+            ("OTOREPAIR_BACKEND", "copilot", "for OTOREPAIR_BACKEND"),
+            (
+                "OTOREPAIR_ALLOW_SHELL",
+                "maybe",
+                "for OTOREPAIR_ALLOW_SHELL",
+            ),
+            (
+                "OTOREPAIR_TRIAGE_TIMEOUT",
+                "nan",
+                "for OTOREPAIR_TRIAGE_TIMEOUT",
+            ),
+        ] {
+            let env = move |k: &str| (k == var).then(|| OsString::from(value));
+            let Err(e) = parse(["otorepair", "true"], &env) else {
+                panic!("{var}={value} accepted")
+            };
+            assert!(e.message.contains(needle), "{var}: {e:?}");
+        }
+        // The flag wins over the environment, and is named when it is the bad one.
+        let env = |k: &str| (k == "OTOREPAIR_SETTLE").then(|| OsString::from("abc"));
+        let Ok(Parsed::Run(c)) = parse(["otorepair", "--settle", "0.5", "true"], &env) else {
+            panic!("flag did not win")
+        };
+        assert_eq!(c.heal.settle, Duration::from_millis(500));
+        let e = run(&["--fix-timeout", "soon", "x"]).unwrap_err();
+        assert!(e.message.contains("for --fix-timeout"), "{e:?}");
+    }
+
+    #[test]
+    fn backend_choice() {
+        let c = run(&["x"]).unwrap();
+        assert_eq!(c.heal.backend.kind, BackendKind::Claude);
+        assert_eq!(c.heal.max_attempts, 3);
+        assert_eq!(c.heal.fix_timeout, Duration::from_secs(120));
+        let c = run(&["--agent-cmd", "my-agent --fix", "x"]).unwrap();
+        assert_eq!(c.heal.backend.kind, BackendKind::Custom);
+        let e = run(&["--backend", "custom", "x"]).unwrap_err();
+        assert!(
+            e.message.contains("custom backend needs a command"),
+            "{e:?}"
+        );
+        assert_eq!(
+            run(&["--backend", "gemini", "x"])
+                .unwrap()
+                .heal
+                .backend
+                .kind,
+            BackendKind::Gemini
+        );
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub enum InputEvent {
     CtrlC,
     /// Keys typed while the overlay owns the keyboard.
     Keys(Vec<u8>),
+    /// The suspend key (Ctrl-Z) was pressed and the child's terminal would turn
+    /// it into SIGTSTP. The child is a session leader of its own, whose group the
+    /// kernel never stops with SIGTSTP (an orphaned group), so otorepair suspends
+    /// the job itself instead of forwarding the key.
+    Suspend,
     /// stdin ended.
     End,
 }
@@ -58,6 +63,22 @@ impl InputRouter {
     }
 }
 
+/// Where the child's terminal's suspend character is in `bytes`, if its line
+/// discipline would act on it.
+fn suspend_key_at(router: &InputRouter, bytes: &[u8]) -> Option<usize> {
+    let master = router.target()?;
+    let t = termios::tcgetattr(master.as_ref()).ok()?;
+    if !t.local_flags.contains(LocalFlags::ISIG) {
+        return None;
+    }
+    let susp = t.control_chars[SpecialCharacterIndices::VSUSP as usize];
+    // _POSIX_VDISABLE (0) means no suspend key.
+    if susp == 0 {
+        return None;
+    }
+    bytes.iter().position(|&b| b == susp)
+}
+
 /// Starts the thread that reads fd 0 until it ends.
 pub fn start(router: Arc<InputRouter>, report: impl Fn(InputEvent) + Send + 'static) {
     let spawned = thread::Builder::new().name("stdin".into()).spawn(move || {
@@ -75,6 +96,12 @@ pub fn start(router: Arc<InputRouter>, report: impl Fn(InputEvent) + Send + 'sta
             let bytes = &buf[..n];
             if router.to_otorepair.load(Ordering::SeqCst) {
                 report(InputEvent::Keys(bytes.to_vec()));
+                continue;
+            }
+            if let Some(at) = suspend_key_at(&router, bytes) {
+                router.send_to_child(&bytes[..at]);
+                report(InputEvent::Suspend);
+                router.send_to_child(&bytes[at + 1..]);
                 continue;
             }
             router.send_to_child(bytes);

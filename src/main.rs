@@ -11,7 +11,13 @@ fn main() -> ExitCode {
             print!("{text}");
             0
         }
-        Ok(cli::Parsed::Run(cfg)) => supervisor::run(cfg),
+        Ok(cli::Parsed::Run(cfg)) => match supervisor::run(*cfg) {
+            Ok(code) => code,
+            Err(e) => {
+                status::fatal(&e.message, e.hint.as_deref());
+                2
+            }
+        },
         Err(e) => {
             status::fatal(&e.message, e.hint.as_deref());
             2

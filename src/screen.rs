@@ -51,6 +51,27 @@ impl ModeFlags {
         self.0.store(0, Ordering::Relaxed);
     }
 
+    /// The escape sequences that switch `bits` on again (after a suspend).
+    pub fn set_sequence(bits: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        if bits & mode::ALT_SCREEN != 0 {
+            out.extend_from_slice(b"\x1b[?1049h");
+        }
+        if bits & mode::CURSOR_HIDDEN != 0 {
+            out.extend_from_slice(b"\x1b[?25l");
+        }
+        if bits & mode::APP_CURSOR_KEYS != 0 {
+            out.extend_from_slice(b"\x1b[?1h\x1b=");
+        }
+        if bits & mode::MOUSE != 0 {
+            out.extend_from_slice(b"\x1b[?1000h");
+        }
+        if bits & mode::BRACKETED_PASTE != 0 {
+            out.extend_from_slice(b"\x1b[?2004h");
+        }
+        out
+    }
+
     /// The escape sequences that switch off every mode the child left on, in an
     /// order that leaves the main screen with a visible cursor. Empty when the child
     /// left nothing on, so a well-behaved child gets no extra bytes.
@@ -79,6 +100,16 @@ impl ModeFlags {
     }
 }
 
+/// Length of the UTF-8 sequence starting with `first`.
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
 /// Byte stream in, clean lines out. One per output stream.
 pub struct Screen {
     parser: vte::Parser,
@@ -90,9 +121,10 @@ impl Screen {
         Screen {
             parser: vte::Parser::new(),
             state: LineState {
-                cells: Vec::new(),
+                text: String::new(),
+                chars: 0,
                 col: 0,
-                bytes: 0,
+                byte_pos: 0,
                 stream,
                 modes,
                 lines: Vec::new(),
@@ -118,11 +150,15 @@ impl Screen {
 }
 
 struct LineState {
-    /// The current line as characters, so `\r` and backspace can overwrite.
-    cells: Vec<char>,
+    /// The current row's text. Appending (the common case) is a plain push; `\r`,
+    /// backspace and cursor moves overwrite in place.
+    text: String,
+    /// Length of `text` in characters.
+    chars: usize,
+    /// Cursor column in characters; may be past the end (padded on the next print).
     col: usize,
-    /// UTF-8 length of `cells`, kept to bound memory by bytes.
-    bytes: usize,
+    /// Byte offset of `col` in `text` when `col < chars`.
+    byte_pos: usize,
     stream: Stream,
     modes: ModeFlags,
     lines: Vec<Line>,
@@ -130,54 +166,91 @@ struct LineState {
 
 impl LineState {
     fn put(&mut self, c: char) {
-        if self.col < self.cells.len() {
-            self.bytes = self.bytes - self.cells[self.col].len_utf8() + c.len_utf8();
-            self.cells[self.col] = c;
-        } else {
-            if self.bytes + c.len_utf8() + (self.col - self.cells.len()) > MAX_LINE_BYTES {
+        let len = c.len_utf8();
+        if self.col >= self.chars {
+            let pad = self.col - self.chars;
+            if self.text.len() + pad + len > MAX_LINE_BYTES {
                 return;
             }
-            while self.cells.len() < self.col {
-                self.cells.push(' ');
-                self.bytes += 1;
+            for _ in 0..pad {
+                self.text.push(' ');
             }
-            self.cells.push(c);
-            self.bytes += c.len_utf8();
+            self.text.push(c);
+            self.chars = self.col + 1;
+            self.col += 1;
+            self.byte_pos = self.text.len();
+            return;
         }
+        // Overwrite the character under the cursor.
+        let old_len = utf8_len(self.text.as_bytes()[self.byte_pos]);
+        if self.text.len() - old_len + len > MAX_LINE_BYTES {
+            return;
+        }
+        if old_len == 1 && len == 1 {
+            let mut buf = [0u8; 1];
+            self.text
+                .replace_range(self.byte_pos..self.byte_pos + 1, c.encode_utf8(&mut buf));
+        } else {
+            let mut buf = [0u8; 4];
+            self.text.replace_range(
+                self.byte_pos..self.byte_pos + old_len,
+                c.encode_utf8(&mut buf),
+            );
+        }
+        self.byte_pos += len;
         self.col += 1;
+    }
+
+    /// Moves the cursor to column `col` (in characters).
+    fn set_col(&mut self, col: usize) {
+        self.col = col.min(MAX_LINE_BYTES);
+        self.byte_pos = if self.col >= self.chars {
+            self.text.len()
+        } else {
+            self.text
+                .char_indices()
+                .nth(self.col)
+                .map_or(self.text.len(), |(i, _)| i)
+        };
     }
 
     fn end_line(&mut self) {
         // Text drawn on the alternate screen is a full-screen program's UI, not log
         // output: it is not scanned for errors.
-        if !self.modes.in_alt_screen() && !self.cells.is_empty() {
-            let text: String = self.cells.iter().collect();
-            let text = text.trim_end();
+        if !self.modes.in_alt_screen() {
+            let text = self.text.trim_end();
             if !text.is_empty() {
                 self.lines.push(Line::new(text, self.stream));
             }
         }
-        self.cells.clear();
+        self.text.clear();
+        self.chars = 0;
         self.col = 0;
-        self.bytes = 0;
+        self.byte_pos = 0;
     }
 
     fn erase_in_line(&mut self, how: u16) {
         match how {
             0 => {
-                if self.col < self.cells.len() {
-                    self.cells.truncate(self.col);
+                if self.col < self.chars {
+                    self.text.truncate(self.byte_pos);
+                    self.chars = self.col;
                 }
             }
             1 => {
-                let end = (self.col + 1).min(self.cells.len());
-                for cell in &mut self.cells[..end] {
-                    *cell = ' ';
-                }
+                let upto = (self.col + 1).min(self.chars);
+                let rest: String = self.text.chars().skip(upto).collect();
+                self.text = " ".repeat(upto) + &rest;
+                let col = self.col;
+                self.set_col(col);
             }
-            _ => self.cells.clear(),
+            _ => {
+                self.text.clear();
+                self.chars = 0;
+                let col = self.col;
+                self.set_col(col);
+            }
         }
-        self.bytes = self.cells.iter().map(|c| c.len_utf8()).sum();
     }
 
     fn private_mode(&mut self, code: u16, on: bool) {
@@ -217,8 +290,8 @@ impl vte::Perform for LineState {
     fn execute(&mut self, byte: u8) {
         match byte {
             b'\n' | 0x0b | 0x0c => self.end_line(),
-            b'\r' => self.col = 0,
-            0x08 => self.col = self.col.saturating_sub(1),
+            b'\r' => self.set_col(0),
+            0x08 => self.set_col(self.col.saturating_sub(1)),
             b'\t' => {
                 let next = (self.col / 8 + 1) * 8;
                 while self.col < next {
@@ -257,13 +330,13 @@ impl vte::Perform for LineState {
                     .and_then(|p| p.first().copied())
                     .unwrap_or(0),
             ),
-            'G' | '`' => self.col = usize::from(first_param(params, 1)) - 1,
-            'C' => self.col += usize::from(first_param(params, 1)),
-            'D' => self.col = self.col.saturating_sub(usize::from(first_param(params, 1))),
+            'G' | '`' => self.set_col(usize::from(first_param(params, 1)) - 1),
+            'C' => self.set_col(self.col + usize::from(first_param(params, 1))),
+            'D' => self.set_col(self.col.saturating_sub(usize::from(first_param(params, 1)))),
             // Moving to another row ends the line being written: it is what the
             // user sees on that row.
             'H' | 'f' | 'A' | 'B' | 'E' | 'F' | 'd' => {
-                if !self.cells.is_empty() {
+                if !self.text.is_empty() {
                     self.end_line();
                 }
                 if action == 'H' || action == 'f' {
@@ -272,22 +345,20 @@ impl vte::Perform for LineState {
                         .nth(1)
                         .and_then(|p| p.first().copied())
                         .unwrap_or(1);
-                    self.col = usize::from(col.max(1)) - 1;
+                    self.set_col(usize::from(col.max(1)) - 1);
                 }
             }
             _ => {}
         }
-        // Cursor moves past the cap must not grow the line without bound.
-        self.col = self.col.min(MAX_LINE_BYTES);
     }
 
     fn esc_dispatch(&mut self, intermediates: &[u8], _ignore: bool, byte: u8) {
         if intermediates.is_empty() && byte == b'c' {
             // RIS: a full reset switches every mode off.
             self.modes.clear();
-            self.cells.clear();
-            self.col = 0;
-            self.bytes = 0;
+            self.text.clear();
+            self.chars = 0;
+            self.set_col(0);
         }
     }
 }
@@ -384,7 +455,7 @@ test_app.py \x1b[31mF\x1b[0m\x1b[31m                                            
         let chunk = vec![b'x'; 1 << 20];
         for _ in 0..100 {
             screen.feed(&chunk, &mut out);
-            assert!(screen.state.cells.capacity() <= 2 * MAX_LINE_BYTES);
+            assert!(screen.state.text.capacity() <= 2 * MAX_LINE_BYTES);
         }
         screen.feed(b"\nnext\n", &mut out);
         assert_eq!(out[0].text.len(), MAX_LINE_BYTES);

@@ -284,3 +284,42 @@ fn bad_input_is_one_clear_line_and_exit_2() {
         );
     }
 }
+
+fn process_state(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')')
+        .next()
+        .and_then(|s| s.trim_start().chars().next())
+        .unwrap_or('?')
+}
+
+#[test]
+fn ctrl_z_suspends_child_and_otorepair_and_fg_resumes_both() {
+    let mut t = Term::spawn(&["echo ready; read x; echo got $x"], Opts::default());
+    t.expect("ready");
+    let raw = t.termios_now();
+    t.send(b"\x1a");
+    // otorepair stops itself, as a shell job would, with the terminal given back.
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    while process_state(t.pid()) != 'T' {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "otorepair did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!t.is_raw(), "terminal left raw while suspended");
+    // `fg`: the shell continues otorepair, which takes the terminal and wakes the child.
+    t.signal(libc::SIGCONT);
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    while t.termios_now() != raw {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "raw mode not re-entered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    t.send(b"abc\r");
+    t.expect("got abc");
+    assert_eq!(t.wait(), 0);
+}

@@ -108,9 +108,14 @@ pub struct Child {
     pub pumps: usize,
 }
 
+/// Chunks in flight between a pump and its parser: enough to ride out a burst,
+/// small enough to bound memory (at most 64 x 64 KiB).
+const PARSE_QUEUE: usize = 64;
+
 /// Reads one output stream of the child until its end, passing every byte to the
-/// terminal first and then through the screen parser. Runs on its own thread so the
-/// passthrough never waits on the supervisor.
+/// terminal. A second thread parses a copy into clean lines, so the passthrough
+/// never waits on parsing (on two cores the two run side by side); it only waits
+/// if the parser falls a whole queue behind.
 pub(crate) fn start_pump(
     mut source: File,
     out_fd: RawFd,
@@ -119,10 +124,30 @@ pub(crate) fn start_pump(
     modes: ModeFlags,
     report: impl Fn(ChildEvent) + Send + 'static,
 ) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PARSE_QUEUE);
+    let parser = thread::Builder::new()
+        .name(format!("screen-{}", stream.label()))
+        .spawn(move || {
+            let mut screen = Screen::new(stream, modes);
+            for chunk in rx {
+                let mut lines = Vec::new();
+                screen.feed(&chunk, &mut lines);
+                report(ChildEvent::Output(lines));
+            }
+            let mut lines = Vec::new();
+            screen.flush(&mut lines);
+            if !lines.is_empty() {
+                report(ChildEvent::Output(lines));
+            }
+            report(ChildEvent::OutputEnd);
+        });
+    if let Err(e) = parser {
+        crate::status::error(&format!("cannot start output parser thread: {e}"));
+        return;
+    }
     let spawned = thread::Builder::new()
         .name(format!("pump-{}", stream.label()))
         .spawn(move || {
-            let mut screen = Screen::new(stream, modes);
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 let n = match source.read(&mut buf) {
@@ -133,16 +158,11 @@ pub(crate) fn start_pump(
                     Err(_) => break,
                 };
                 output.child_bytes(out_fd, &buf[..n]);
-                let mut lines = Vec::new();
-                screen.feed(&buf[..n], &mut lines);
-                report(ChildEvent::Output(lines));
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
             }
-            let mut lines = Vec::new();
-            screen.flush(&mut lines);
-            if !lines.is_empty() {
-                report(ChildEvent::Output(lines));
-            }
-            report(ChildEvent::OutputEnd);
+            // Dropping the sender ends the parser, which then reports OutputEnd.
         });
     if let Err(e) = spawned {
         crate::status::error(&format!("cannot start output thread: {e}"));

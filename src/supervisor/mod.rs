@@ -1,6 +1,10 @@
 //! The supervisor: the one place that knows the order of things. It owns the event
 //! loop (one channel, waiting on deadlines, never polling), the child's life cycle,
-//! and the way out.
+//! and the way out; [`heal`] holds the crash and live-error paths.
+
+mod heal;
+
+use std::collections::{HashMap, HashSet};
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -11,13 +15,18 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use signal_hook::consts::signal::{SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 
+use crate::agent::{AgentOutput, BackendKind, BlockingOutput, Redactor};
 use crate::child::{self, ChildEvent, ExitStatus, PtyOptions};
 use crate::cli::{Config, Mode};
+use crate::detect::{DetectSettings, Detector};
+use crate::heal::events::{Event as Ev, EventLog};
+use crate::heal::{Breaker, History};
 use crate::input::{self, InputEvent, InputRouter};
 use crate::output::Output;
 use crate::screen::ModeFlags;
 use crate::status;
 use crate::term::{self, RawMode};
+use heal::Phase;
 
 /// How long a stopped child gets between SIGTERM and SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(3);
@@ -45,6 +54,12 @@ pub enum Event {
     Child(u64, ChildEvent),
     Input(InputEvent),
     Signal(i32),
+    /// Output of the fix agent run `token`.
+    Agent(u64, AgentOutput),
+    /// The triage run `token` ended, after the given time.
+    Triage(u64, Result<BlockingOutput, String>, Duration),
+    /// A file in the workspace changed (only watched after giving up on a crash).
+    FileChanged,
 }
 
 /// The running child as the supervisor tracks it.
@@ -74,16 +89,66 @@ pub struct Supervisor {
     last_ctrl_c: Option<Instant>,
     /// Set once the user pressed Ctrl-C: whatever follows is a stop, not a crash.
     user_interrupted: bool,
+    detector: Detector,
+    breaker: Breaker,
+    history: Option<History>,
+    events: Option<EventLog>,
+    redactor: Redactor,
+    phase: Phase,
+    /// Errors whose auto-fix is paused (breaker tripped while alive, or declined).
+    paused: HashSet<String>,
+    /// Triage verdicts per fingerprint, for the session.
+    triage_cache: HashMap<String, bool>,
+    /// Identifies agent runs, so output of an abandoned run is ignored.
+    token: u64,
+}
+
+/// A problem found before the command starts: exit 2 with this message and hint.
+pub struct StartupError {
+    pub message: String,
+    pub hint: Option<String>,
 }
 
 impl Supervisor {
-    pub fn new(cfg: Config) -> Self {
+    /// Checks everything that can be wrong before the command starts.
+    pub fn new(cfg: Config) -> Result<Self, StartupError> {
         let (tx, rx) = mpsc::channel();
         let output = Arc::new(Output::default());
         status::init(cfg.verbosity, output.clone());
         let tty_fd = (term::is_tty(0) && term::is_foreground(0)).then_some(0);
         let user_termios = tty_fd.and_then(term::get_termios);
-        Supervisor {
+        let detector = Detector::new(DetectSettings {
+            settle: cfg.heal.settle,
+            ..DetectSettings::default()
+        })
+        .map_err(|e| StartupError {
+            message: format!("bad detection pattern: {e}"),
+            hint: None,
+        })?;
+        let events = match &cfg.heal.events {
+            Some(path) => Some(EventLog::open(path).map_err(|e| StartupError {
+                message: format!("--events: {e:#}"),
+                hint: Some("give a file path otorepair can append to".into()),
+            })?),
+            None => None,
+        };
+        if !cfg.heal.dry_run {
+            check_backend(&cfg)?;
+        }
+        let history = if cfg.heal.dry_run {
+            None
+        } else {
+            match History::open(&cfg.workspace) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    status::warn(&format!("fix history disabled: {e:#}"));
+                    None
+                }
+            }
+        };
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let breaker = Breaker::new(cfg.heal.max_attempts);
+        Ok(Supervisor {
             cfg,
             tx,
             rx,
@@ -98,7 +163,42 @@ impl Supervisor {
             master: None,
             last_ctrl_c: None,
             user_interrupted: false,
+            detector,
+            breaker,
+            history,
+            events,
+            redactor: Redactor::from_env(&env),
+            phase: Phase::Running,
+            paused: HashSet::new(),
+            triage_cache: HashMap::new(),
+            token: 0,
+        })
+    }
+
+    /// The startup lines: backend and models, then what is watched.
+    fn banner(&self) {
+        let heal = &self.cfg.heal;
+        if heal.dry_run {
+            status::info("Dry run: errors are reported, no agent runs.");
+        } else {
+            let (triage, fix) = heal.backend.model_labels();
+            status::info(&format!(
+                "Backend: {} · triage model: {triage} · fix model: {fix}{}",
+                heal.backend.kind.name(),
+                if heal.backend.allow_shell {
+                    " · shell allowed"
+                } else {
+                    ""
+                }
+            ));
+            if heal.backend.kind == BackendKind::Cursor {
+                status::info(&format!(
+                    "Workspace: {} (agent --workspace)",
+                    self.cfg.workspace.display()
+                ));
+            }
         }
+        status::info(&format!("Watching: {}", self.cfg.command.display()));
     }
 
     /// Runs the command until otorepair should exit; returns the exit code.
@@ -131,9 +231,20 @@ impl Supervisor {
                 self.cfg.mode
             ),
         );
-        if let Err(code) = self.spawn() {
-            return self.finish(code);
-        }
+        self.banner();
+        let pid = match self.spawn() {
+            Ok(pid) => pid,
+            Err(code) => return self.finish(code),
+        };
+        self.emit(Ev::Start {
+            command: self.cfg.command.display(),
+            pid: pid.as_raw() as u32,
+            mode: match self.cfg.mode {
+                Mode::Pty => crate::heal::events::Mode::Pty,
+                Mode::Pipe => crate::heal::events::Mode::Pipe,
+            },
+            backend: self.cfg.heal.backend.kind.name().to_string(),
+        });
         if std::env::var_os("OTOREPAIR_TEST_PANIC").is_some() {
             panic!("OTOREPAIR_TEST_PANIC is set: panicking on purpose");
         }
@@ -254,9 +365,18 @@ impl Supervisor {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let running = self.child.as_ref()?;
-        let exited_at = running.exited_at?;
-        Some((running.last_output + DRAIN_QUIET).min(exited_at + DRAIN_MAX))
+        let drain = self
+            .child
+            .as_ref()
+            .and_then(|r| Some((r.last_output + DRAIN_QUIET).min(r.exited_at? + DRAIN_MAX)));
+        let fix = match &self.phase {
+            Phase::Fixing(run) => Some(run.deadline),
+            _ => None,
+        };
+        [drain, fix, self.detector.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Handles one event; `Some(code)` ends otorepair.
@@ -264,8 +384,23 @@ impl Supervisor {
         match event {
             Event::Child(gen, e) => self.on_child_event(gen, e),
             Event::Input(InputEvent::CtrlC) => self.on_ctrl_c(),
-            Event::Input(InputEvent::Keys(_)) | Event::Input(InputEvent::End) => None,
+            Event::Input(InputEvent::Suspend) => {
+                if let Some(r) = self.child.as_ref().filter(|r| r.exit.is_none()) {
+                    let pid = r.pid;
+                    child::signal_group(pid, Signal::SIGSTOP);
+                    self.suspend_with_child(pid);
+                }
+                None
+            }
+            Event::Input(InputEvent::Keys(keys)) => self.on_keys(&keys),
+            Event::Input(InputEvent::End) => None,
             Event::Signal(sig) => self.on_signal(sig),
+            Event::Agent(token, out) => self.on_agent_output(token, out),
+            Event::Triage(token, result, took) => {
+                self.on_triage_done(token, result, took);
+                None
+            }
+            Event::FileChanged => self.on_file_changed(),
         }
     }
 
@@ -273,17 +408,23 @@ impl Supervisor {
         let running = self.child.as_mut().filter(|r| r.gen == gen)?;
         match event {
             ChildEvent::Output(lines) => {
-                running.last_output = Instant::now();
-                if status::verbosity() >= 3 {
-                    for line in &lines {
+                let now = Instant::now();
+                running.last_output = now;
+                for line in lines {
+                    if status::verbosity() >= 3 {
                         status::debug(3, &format!("line: {}", line.text));
                     }
+                    self.detector.push(line, now);
                 }
             }
             ChildEvent::OutputEnd => running.pumps_open = running.pumps_open.saturating_sub(1),
             ChildEvent::Stopped => {
+                // Stopped by us (Ctrl-Z) and already continued, or by someone else:
+                // only the latter suspends otorepair here.
                 let pid = running.pid;
-                self.suspend_with_child(pid);
+                if process_stopped(pid) {
+                    self.suspend_with_child(pid);
+                }
             }
             ChildEvent::Exited(status) => {
                 status::debug(1, &format!("PID {} exited: {status:?}", running.pid));
@@ -298,24 +439,85 @@ impl Supervisor {
         }
     }
 
-    /// The drain deadline passed: output stopped arriving after the exit.
+    /// A deadline passed: the fix timeout, a settled error block, or the end of
+    /// the drain after the child's exit.
     fn on_deadline(&mut self) -> Option<i32> {
-        let status = self.child.as_ref()?.exit?;
-        status::debug(
-            2,
-            "output still open after the exit (a grandchild holds it); not waiting longer",
-        );
-        self.on_child_exit(status)
+        let now = Instant::now();
+        if let Phase::Fixing(run) = &self.phase {
+            if now >= run.deadline {
+                self.abort_fix(true);
+            }
+        }
+        if self.detector.deadline().is_some_and(|d| now >= d) {
+            if let Some(block) = self.detector.poll(now) {
+                self.on_suspect(block);
+            }
+        }
+        let running = self.child.as_ref()?;
+        let exited_at = running.exited_at?;
+        if now >= (running.last_output + DRAIN_QUIET).min(exited_at + DRAIN_MAX) {
+            let status = running.exit?;
+            status::debug(
+                2,
+                "output still open after the exit (a grandchild holds it); not waiting longer",
+            );
+            return self.on_child_exit(status);
+        }
+        None
     }
 
     /// The child has exited and its output is drained.
     fn on_child_exit(&mut self, status: ExitStatus) -> Option<i32> {
-        self.child = None;
+        let pid = self.child.take().map(|r| r.pid);
         CHILD_PGID.store(0, Ordering::SeqCst);
-        if self.user_interrupted {
-            status::debug(1, "the command ended after Ctrl-C: a stop by the user");
+        self.master = None;
+        self.router.set_target(None);
+        self.emit(Ev::ChildExit {
+            code: status.code,
+            signal: status.signal,
+        });
+        // Processes the command left behind must not hold its port on a restart.
+        if let Some(pid) = pid {
+            stop_group(pid);
         }
-        Some(status.shell_code())
+        if status.code == Some(0) {
+            return Some(0);
+        }
+        if status.is_user_stop() || self.user_interrupted {
+            status::debug(1, "the command was stopped by the user");
+            return Some(status.shell_code());
+        }
+        match &self.phase {
+            // A live fix is running: the restart follows when it ends.
+            Phase::Fixing(_) | Phase::Confirming(_) => None,
+            _ => {
+                self.phase = Phase::Running;
+                self.on_crash(status)
+            }
+        }
+    }
+
+    /// Starts the command again after a fix or a file change.
+    fn restart(&mut self) -> Option<i32> {
+        self.detector.reset();
+        self.user_interrupted = false;
+        self.last_ctrl_c = None;
+        match self.spawn() {
+            Ok(pid) => {
+                status::info(&format!("Process restarted (PID {pid})"));
+                self.emit(Ev::Restart {
+                    pid: pid.as_raw() as u32,
+                });
+                None
+            }
+            Err(code) => Some(code),
+        }
+    }
+
+    /// Stops the running command and starts it again (`--on-fix restart`).
+    fn restart_running(&mut self) -> Option<i32> {
+        self.stop_child();
+        self.restart()
     }
 
     fn on_ctrl_c(&mut self) -> Option<i32> {
@@ -337,6 +539,11 @@ impl Supervisor {
         match sig {
             SIGWINCH => {
                 self.push_window_size();
+                None
+            }
+            SIGINT if matches!(self.phase, Phase::Fixing(_)) => {
+                // Pipe mode has no keyboard of ours: SIGINT aborts the fix.
+                self.abort_fix(false);
                 None
             }
             SIGINT => {
@@ -365,10 +572,26 @@ impl Supervisor {
         }
     }
 
+    /// Makes a full-screen child redraw: a size change it must react to, then the
+    /// real size again.
+    fn nudge_repaint(&self) {
+        if let (Some(master), Some(fd)) = (self.master.as_ref(), self.tty_fd) {
+            if let Some(ws) = term::window_size(fd) {
+                use std::os::fd::AsRawFd;
+                let mut smaller = ws;
+                smaller.ws_row = ws.ws_row.saturating_sub(1).max(1);
+                term::set_window_size(master.as_raw_fd(), &smaller);
+                term::set_window_size(master.as_raw_fd(), &ws);
+            }
+        }
+    }
+
     /// The child was stopped (Ctrl-Z): give the terminal back and stop ourselves, as
     /// a shell job would; on `fg`, take it again and continue the child.
     fn suspend_with_child(&mut self, pid: Pid) {
+        let modes = self.modes.get();
         if self.raw.is_some() {
+            let _exclusive = self.output.exclusive();
             term::restore();
         }
         if self.cfg.mode == Mode::Pipe {
@@ -380,13 +603,23 @@ impl Supervisor {
         // Continued (fg): take the terminal again and wake the child up.
         if let Some(raw) = self.raw.as_ref() {
             raw.reenter();
+            // Put back the screen modes the restore switched off, then the size
+            // push below makes a full-screen program repaint.
+            let set = ModeFlags::set_sequence(modes);
+            if !set.is_empty() {
+                self.output.own_bytes(1, &set);
+            }
         }
         if self.cfg.mode == Mode::Pipe {
             if let Some(fd) = self.tty_fd {
                 term::set_foreground(fd, pid);
             }
         }
-        self.push_window_size();
+        if modes & crate::screen::mode::ALT_SCREEN != 0 {
+            self.nudge_repaint();
+        } else {
+            self.push_window_size();
+        }
         child::signal_group(pid, Signal::SIGCONT);
     }
 
@@ -425,6 +658,11 @@ impl Supervisor {
 
     /// Restores the terminal exactly as it was and returns the exit code.
     fn finish(&mut self, code: i32) -> i32 {
+        if let Phase::Fixing(run) = &self.phase {
+            // Leaving in the middle of a fix: the agent must not outlive us.
+            run.stop_agent();
+        }
+        self.emit(Ev::Exit { code });
         {
             // No child chunk may be written in the middle of the reset sequence.
             let _exclusive = self.output.exclusive();
@@ -439,7 +677,62 @@ impl Supervisor {
     }
 }
 
+/// Stops whatever is left of a process group: SIGTERM, grace, SIGKILL.
+fn stop_group(pgid: Pid) {
+    if !child::group_alive(pgid) {
+        return;
+    }
+    child::signal_group(pgid, Signal::SIGTERM);
+    if !child::wait_group_gone(pgid, Instant::now() + STOP_GRACE) {
+        child::signal_group(pgid, Signal::SIGKILL);
+        child::wait_group_gone(pgid, Instant::now() + Duration::from_secs(2));
+    }
+}
+
+/// The backend's executable must be installed (and Cursor logged in) before the
+/// command starts, not when the first error needs it.
+fn check_backend(cfg: &Config) -> Result<(), StartupError> {
+    let setup = &cfg.heal.backend;
+    if setup.kind == BackendKind::Custom {
+        return Ok(());
+    }
+    let path = std::env::var_os("PATH");
+    let exe = setup.check_installed(path.as_deref()).map_err(|msg| {
+        let (message, hint) = match msg.split_once("; ") {
+            Some((m, h)) => (m.to_string(), Some(h.to_string())),
+            None => (msg, None),
+        };
+        StartupError { message, hint }
+    })?;
+    if setup.kind == BackendKind::Cursor {
+        let has_key = std::env::var_os("CURSOR_API_KEY").is_some_and(|v| !v.is_empty());
+        let status_cmd = crate::agent::backend::cursor_status_command(&exe, &cfg.workspace);
+        crate::agent::cursor_auth_check(
+            has_key,
+            &status_cmd,
+            crate::agent::backend::CURSOR_STATUS_TIMEOUT,
+        )
+        .map_err(|message| StartupError {
+            message,
+            hint: Some("run `agent login`, or set CURSOR_API_KEY".into()),
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether `pid` is stopped right now (state T in /proc).
+fn process_stopped(pid: Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|r| r.trim_start().starts_with('T'))
+        })
+        .unwrap_or(false)
+}
+
 /// Runs otorepair with a validated config.
-pub fn run(cfg: Config) -> i32 {
-    Supervisor::new(cfg).run()
+pub fn run(cfg: Config) -> Result<i32, StartupError> {
+    Ok(Supervisor::new(cfg)?.run())
 }

@@ -1,0 +1,70 @@
+//! Detector throughput on one core: a benign dev-server log, and a log where every
+//! 10th line looks suspicious. Goals: >= 200 MB/s and >= 50 MB/s (BENCHMARKS.md).
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use otorepair::detect::{DetectSettings, Detector};
+use otorepair::line::{Line, Stream};
+use std::time::{Duration, Instant};
+
+const BENIGN: &[&str] = &[
+    "127.0.0.1 - - [25/Nov/2026 11:30:19] \"GET /static/app.js HTTP/1.1\" 200 -",
+    "[2026-11-25 11:30:19,384] INFO in app: rendering dashboard for user 42",
+    "GET /api/items?page=3 200 12.532 ms - 1532",
+    "webpack 5.112.2 compiled successfully in 121 ms",
+    "  ➜  Local:   http://localhost:5173/",
+    "11:37:20 AM - Found 0 errors. Watching for file changes.",
+    "[nodemon] restarting due to changes...",
+    "Compiled /dashboard in 210ms (512 modules)",
+    "127.0.0.1 - - [25/Nov/2026 11:30:20] \"GET /api/errors HTTP/1.1\" 404 -",
+];
+
+const SUSPICIOUS: &[&str] = &[
+    "TypeError: Cannot read properties of undefined (reading 'name')",
+    "[2026-11-25 11:30:19,384] ERROR in app: retrying upstream",
+    "Error: connect ECONNREFUSED 127.0.0.1:5432",
+];
+
+fn log(suspicious_every: Option<usize>, lines: usize) -> Vec<Line> {
+    (0..lines)
+        .map(|i| {
+            let text = match suspicious_every {
+                Some(n) if i % n == n - 1 => SUSPICIOUS[i % SUSPICIOUS.len()],
+                _ => BENIGN[i % BENIGN.len()],
+            };
+            Line::new(text, Stream::Pty)
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion, name: &str, lines: Vec<Line>) {
+    let bytes: usize = lines.iter().map(|l| l.text.len() + 1).sum();
+    let mut g = c.benchmark_group("detector");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function(name, |b| {
+        b.iter_batched(
+            || lines.clone(),
+            |lines| {
+                let mut d = Detector::new(DetectSettings::default()).expect("defaults");
+                let t0 = Instant::now();
+                for (i, l) in lines.into_iter().enumerate() {
+                    let now = t0 + Duration::from_millis(i as u64);
+                    d.push(l, now);
+                    if d.deadline().is_some_and(|dl| dl <= now) {
+                        std::hint::black_box(d.poll(now));
+                    }
+                }
+                d
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    bench(c, "benign", log(None, 20_000));
+    bench(c, "every_10th_suspicious", log(Some(10), 20_000));
+}
+
+criterion_group!(detect, benches);
+criterion_main!(detect);

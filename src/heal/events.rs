@@ -1,0 +1,301 @@
+//! `--events FILE`: one JSON object per line for tools that watch otorepair.
+//!
+//! Every line is `{"ts": <unix seconds, float>, "event": "<name>", ...fields}`.
+//! Each line goes out in one `write(2)` on a file opened with `O_APPEND`, so
+//! several otorepair processes appending to one file do not interleave lines.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::diff::FileChange;
+
+/// How the child is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Pty,
+    Pipe,
+}
+
+/// What triage decided about a suspect block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Error,
+    NotError,
+    /// The triage agent failed (timeout, non-zero exit, unparsable answer).
+    Failed,
+    /// Answered from the per-fingerprint cache, no agent ran.
+    Cached,
+}
+
+/// Which path led to the fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FixPath {
+    /// The child exited with a crash.
+    Crash,
+    /// The child is alive and printed an error.
+    Live,
+}
+
+/// One event; serialized with its name in the `event` field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Start {
+        command: String,
+        pid: u32,
+        mode: Mode,
+        backend: String,
+    },
+    /// `code` for a normal exit, `signal` (number) for a death by signal.
+    ChildExit {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+    /// A settled error block; `lines` are its clean text lines.
+    Suspect {
+        fingerprint: String,
+        summary: String,
+        lines: Vec<String>,
+    },
+    Triage {
+        fingerprint: String,
+        verdict: Verdict,
+        duration_ms: u64,
+    },
+    FixStart {
+        fingerprint: String,
+        attempt: u32,
+        path: FixPath,
+    },
+    FixEnd {
+        fingerprint: String,
+        attempt: u32,
+        ok: bool,
+        duration_ms: u64,
+        files: Vec<FileChange>,
+    },
+    Restart {
+        pid: u32,
+    },
+    Tripped {
+        fingerprint: String,
+        attempts: u32,
+    },
+    Exit {
+        code: i32,
+    },
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    ts: f64,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+/// The serialized line for `event` at `ts`, newline included.
+pub fn to_line(ts: f64, event: &Event) -> Result<Vec<u8>> {
+    let mut buf = serde_json::to_vec(&Line { ts, event }).context("serializing an event")?;
+    buf.push(b'\n');
+    Ok(buf)
+}
+
+/// An append-only events file.
+#[derive(Debug)]
+pub struct EventLog {
+    file: File,
+    path: PathBuf,
+}
+
+impl EventLog {
+    /// Open `path` for appending, creating it if missing. Fails naming the path,
+    /// because a bad `--events` value is a usage error the user must see.
+    pub fn open(path: &Path) -> Result<EventLog> {
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .with_context(|| format!("cannot open events file {}", path.display()))?;
+        Ok(EventLog {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file's path, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append `event` stamped with the current time.
+    pub fn emit(&mut self, event: &Event) -> Result<()> {
+        self.emit_at(now_unix_f64(), event)
+    }
+
+    /// Append `event` stamped `ts` (unix seconds).
+    pub fn emit_at(&mut self, ts: f64, event: &Event) -> Result<()> {
+        let line = to_line(ts, event)?;
+        self.write_line(&line)
+            .with_context(|| format!("writing to events file {}", self.path.display()))
+    }
+
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        // One write for the whole line; a short write (disk full, signal) is
+        // finished with more writes rather than dropped.
+        let n = loop {
+            match self.file.write(line) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        if n < line.len() {
+            self.file.write_all(&line[n..])?;
+        }
+        self.file.flush()
+    }
+}
+
+/// Unix time in seconds with sub-second precision; 0.0 if the clock is before 1970.
+pub fn now_unix_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn parse(ts: f64, e: &Event) -> Value {
+        serde_json::from_slice(&to_line(ts, e).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn json_shapes() {
+        assert_eq!(
+            parse(
+                1.5,
+                &Event::Start {
+                    command: "npm run dev".into(),
+                    pid: 42,
+                    mode: Mode::Pty,
+                    backend: "claude".into()
+                }
+            ),
+            json!({"ts": 1.5, "event": "start", "command": "npm run dev", "pid": 42, "mode": "pty", "backend": "claude"})
+        );
+        assert_eq!(
+            parse(
+                2.0,
+                &Event::ChildExit {
+                    code: None,
+                    signal: Some(9)
+                }
+            ),
+            json!({"ts": 2.0, "event": "child_exit", "code": null, "signal": 9})
+        );
+        assert_eq!(
+            parse(
+                3.0,
+                &Event::Suspect {
+                    fingerprint: "f".into(),
+                    summary: "TypeError".into(),
+                    lines: vec!["a".into()]
+                }
+            ),
+            json!({"ts": 3.0, "event": "suspect", "fingerprint": "f", "summary": "TypeError", "lines": ["a"]})
+        );
+        assert_eq!(
+            parse(
+                4.0,
+                &Event::Triage {
+                    fingerprint: "f".into(),
+                    verdict: Verdict::NotError,
+                    duration_ms: 7
+                }
+            ),
+            json!({"ts": 4.0, "event": "triage", "fingerprint": "f", "verdict": "not_error", "duration_ms": 7})
+        );
+        assert_eq!(
+            parse(
+                5.0,
+                &Event::FixStart {
+                    fingerprint: "f".into(),
+                    attempt: 1,
+                    path: FixPath::Live
+                }
+            ),
+            json!({"ts": 5.0, "event": "fix_start", "fingerprint": "f", "attempt": 1, "path": "live"})
+        );
+        assert_eq!(
+            parse(
+                6.0,
+                &Event::FixEnd {
+                    fingerprint: "f".into(),
+                    attempt: 1,
+                    ok: true,
+                    duration_ms: 900,
+                    files: vec![FileChange {
+                        path: "src/app.py".into(),
+                        added: 3,
+                        removed: 1
+                    }]
+                }
+            ),
+            json!({"ts": 6.0, "event": "fix_end", "fingerprint": "f", "attempt": 1, "ok": true,
+                   "duration_ms": 900, "files": [{"path": "src/app.py", "added": 3, "removed": 1}]})
+        );
+        assert_eq!(
+            parse(7.0, &Event::Restart { pid: 43 }),
+            json!({"ts": 7.0, "event": "restart", "pid": 43})
+        );
+        assert_eq!(
+            parse(
+                8.0,
+                &Event::Tripped {
+                    fingerprint: "f".into(),
+                    attempts: 3
+                }
+            ),
+            json!({"ts": 8.0, "event": "tripped", "fingerprint": "f", "attempts": 3})
+        );
+        assert_eq!(
+            parse(9.25, &Event::Exit { code: 1 }),
+            json!({"ts": 9.25, "event": "exit", "code": 1})
+        );
+    }
+
+    #[test]
+    fn appends_one_line_per_event() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, "{\"old\":1}\n").unwrap();
+        let mut log = EventLog::open(&path).unwrap();
+        log.emit_at(1.0, &Event::Exit { code: 0 }).unwrap();
+        log.emit(&Event::Restart { pid: 5 }).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], "{\"old\":1}");
+        assert!(lines[1].starts_with("{\"ts\":1.0,\"event\":\"exit\""));
+        let v: Value = serde_json::from_str(lines[2]).unwrap();
+        assert!(v["ts"].as_f64().unwrap() > 1.0e9);
+    }
+
+    #[test]
+    fn open_error_names_the_path() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("missing-dir").join("events.jsonl");
+        let err = EventLog::open(&path).unwrap_err();
+        assert!(format!("{err:#}").contains("missing-dir/events.jsonl"));
+    }
+}
