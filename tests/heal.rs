@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use common::{repo, run_piped, Opts, Term};
 use serde_json::Value;
 
-const PORT_FIX: &str = r#"app.py::os.environ["PORT"]::os.environ.get("PORT", "8765")"#;
+/// The usual fix; port 0 so parallel tests never race for a fixed port.
+const PORT_FIX: &str = r#"app.py::os.environ["PORT"]::os.environ.get("PORT", "0")"#;
 
 /// A private copy of an example, so the agent's edits stay in the test.
 fn example(name: &str) -> tempfile::TempDir {
@@ -90,7 +91,7 @@ fn crash_on_start_is_healed_end_to_end_in_a_terminal() {
         "Fix applied in",
         "app.py +1 -1",
         "Process restarted (PID",
-        "Serving on http://127.0.0.1:8765",
+        "Serving on http://127.0.0.1:",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
@@ -104,7 +105,7 @@ fn crash_on_start_is_healed_end_to_end_in_a_terminal() {
         "{text:?}"
     );
     let app = std::fs::read_to_string(dir.path().join("app.py")).unwrap();
-    assert!(app.contains(r#"os.environ.get("PORT", "8765")"#));
+    assert!(app.contains(r#"os.environ.get("PORT", "0")"#));
 
     // What the agent was given: the fix flags, the workspace as cwd, the traceback
     // fenced as data, the file named in it.

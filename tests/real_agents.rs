@@ -271,7 +271,15 @@ fn assert_readable(screen: &str, verbs: &str, file: &str) {
 
 fn heal_crash(cli: Cli, verbs: &str) -> (Sandbox, String) {
     // The fallback target only matters if otorepair's prompt lost the absolute path.
-    let sb = Sandbox::new(cli, "crash_on_start", &[("MOCK_TARGET_FILE", "app.py")]);
+    // Port 0: parallel tests must not race for a fixed port.
+    let sb = Sandbox::new(
+        cli,
+        "crash_on_start",
+        &[
+            ("MOCK_TARGET_FILE", "app.py"),
+            ("MOCK_NEW", r#"os.environ.get("PORT", "0")"#),
+        ],
+    );
     let mut t = Term::spawn(
         &["--backend", cli.name(), "--", "python3", "app.py"],
         opts(&sb, &[]),
@@ -364,7 +372,16 @@ fn otorepair_triages_and_fixes_a_live_error_with_real_claude() {
     );
     let port = support::free_port();
     let mut t = Term::spawn(
-        &["--backend", "claude", "--", "python3", "server.py"],
+        // server.py has no hot reload: restart it after the fix.
+        &[
+            "--backend",
+            "claude",
+            "--on-fix",
+            "restart",
+            "--",
+            "python3",
+            "server.py",
+        ],
         opts(&sb, &[("PORT", port.to_string())]),
     );
     t.expect("Serving on");
