@@ -196,6 +196,12 @@ impl Supervisor {
                     "Workspace: {} (agent --workspace)",
                     self.cfg.workspace.display()
                 ));
+                if !heal.backend.allow_shell {
+                    // Least privilege cannot be enforced by flags here: say so.
+                    status::warn(
+                        "Cursor's agent can run shell commands under --force and has no flag to withhold them; restrict it in .cursor/cli.json.",
+                    );
+                }
             }
         }
         status::info(&format!("Watching: {}", self.cfg.command.display()));
