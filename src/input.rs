@@ -31,18 +31,36 @@ pub enum InputEvent {
     End,
 }
 
+/// Most typed-ahead input kept while no child runs (between a crash and its restart).
+const PENDING_LIMIT: usize = 64 * 1024;
+
+#[derive(Default)]
+struct Target {
+    master: Option<Arc<File>>,
+    /// Keys typed while no child ran, delivered to the next one: typed-ahead input
+    /// is not lost across a restart.
+    pending: Vec<u8>,
+}
+
 /// Where keystrokes go right now.
 #[derive(Default)]
 pub struct InputRouter {
-    target: Mutex<Option<Arc<File>>>,
+    target: Mutex<Target>,
     to_otorepair: AtomicBool,
 }
 
 impl InputRouter {
-    /// Keys go to this PTY master from now on (None while no child runs).
+    /// Keys go to this PTY master from now on (None while no child runs); keys
+    /// typed meanwhile are delivered to it first.
     pub fn set_target(&self, master: Option<Arc<File>>) {
         if let Ok(mut t) = self.target.lock() {
-            *t = master;
+            t.master = master;
+            if let Some(m) = t.master.clone() {
+                let pending = std::mem::take(&mut t.pending);
+                if !pending.is_empty() {
+                    let _ = crate::term::write_all_fd(m.as_ref(), &pending);
+                }
+            }
         }
     }
 
@@ -52,14 +70,23 @@ impl InputRouter {
     }
 
     fn target(&self) -> Option<Arc<File>> {
-        self.target.lock().ok().and_then(|t| t.clone())
+        self.target.lock().ok().and_then(|t| t.master.clone())
     }
 
-    /// Writes bytes to the child's PTY (e.g. replaying or nudging).
+    /// Writes bytes to the child's PTY, or keeps them for the next child.
     pub fn send_to_child(&self, bytes: &[u8]) {
-        if let Some(master) = self.target() {
-            let _ = crate::term::write_all_fd(master.as_ref(), bytes);
-        }
+        let master = match self.target.lock() {
+            Ok(mut t) => match t.master.clone() {
+                Some(m) => m,
+                None => {
+                    let room = PENDING_LIMIT.saturating_sub(t.pending.len());
+                    t.pending.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                    return;
+                }
+            },
+            Err(_) => return,
+        };
+        let _ = crate::term::write_all_fd(master.as_ref(), bytes);
     }
 }
 

@@ -415,6 +415,12 @@ impl Supervisor {
                 None
             }
         };
+        if self.history.is_none() {
+            match crate::heal::History::open(&self.cfg.workspace) {
+                Ok(h) => self.history = Some(h),
+                Err(e) => status::warn(&format!("fix history disabled: {e:#}")),
+            }
+        }
         let history_text = match &self.history {
             Some(h) => match h.load(unix_now()) {
                 Ok(loaded) => {

@@ -91,6 +91,7 @@ pub struct Supervisor {
     user_interrupted: bool,
     detector: Detector,
     breaker: Breaker,
+    /// Opened at the first fix: a run that never fixes leaves no `.otorepair/`.
     history: Option<History>,
     events: Option<EventLog>,
     redactor: Redactor,
@@ -135,17 +136,6 @@ impl Supervisor {
         if !cfg.heal.dry_run {
             check_backend(&cfg)?;
         }
-        let history = if cfg.heal.dry_run {
-            None
-        } else {
-            match History::open(&cfg.workspace) {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    status::warn(&format!("fix history disabled: {e:#}"));
-                    None
-                }
-            }
-        };
         let env: Vec<(String, String)> = std::env::vars().collect();
         let breaker = Breaker::new(cfg.heal.max_attempts);
         Ok(Supervisor {
@@ -165,7 +155,7 @@ impl Supervisor {
             user_interrupted: false,
             detector,
             breaker,
-            history,
+            history: None,
             events,
             redactor: Redactor::from_env(&env),
             phase: Phase::Running,
@@ -500,6 +490,11 @@ impl Supervisor {
         }
         if status.is_user_stop() || self.user_interrupted {
             status::debug(1, "the command was stopped by the user");
+            return Some(status.shell_code());
+        }
+        if matches!(status.code, Some(126 | 127)) && status.signal.is_none() {
+            // The shell could not run it (not found / not executable): nothing in
+            // the source for an agent to fix; the shell's message says why.
             return Some(status.shell_code());
         }
         match &self.phase {
