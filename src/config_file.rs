@@ -328,15 +328,17 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
         None => None,
         Some(n) => match u32::try_from(*n.get_ref()) {
             Ok(v) if (1..=100).contains(&v) => Some(v),
-            _ => return Err(at(
-                "max_attempts",
-                n.span(),
-                format!(
+            _ => {
+                return Err(at(
+                    "max_attempts",
+                    n.span(),
+                    format!(
                     "invalid value {} for 'max_attempts': expected a whole number from 1 to 100",
                     n.get_ref()
                 ),
-                None,
-            )),
+                    None,
+                ))
+            }
         },
     };
     let detect = raw.detect.unwrap_or_default();
