@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod child;
 pub mod cli;
+pub mod config_file;
 pub mod detect;
 pub mod heal;
 pub mod input;
@@ -15,6 +16,7 @@ pub mod line;
 pub mod output;
 pub mod overlay;
 pub mod screen;
+pub mod shell;
 pub mod status;
 pub mod supervisor;
 pub mod term;

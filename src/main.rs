@@ -1,17 +1,19 @@
 //! The `otorepair` binary: parse, validate, run, exit with the right code.
 //!
 //! Subcommands are recognised only as the very first argument, so
-//! `otorepair -- undo` still runs a program named `undo`.
+//! `otorepair -- undo` (or `-- init`) still runs a program of that name.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use otorepair::{cli, heal, status, supervisor};
+use otorepair::{cli, heal, shell, status, supervisor};
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let code = match args.get(1).and_then(|a| a.to_str()) {
         Some("undo") => undo(&args[2..]),
+        Some("init") => print_or_fail(shell::init(&args[2..])),
+        Some("completions") => print_or_fail(shell::completions(&args[2..])),
         _ => run(args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
@@ -31,6 +33,29 @@ fn run(args: Vec<OsString>) -> i32 {
                 2
             }
         },
+        Err(e) => {
+            status::fatal(&e.message, e.hint.as_deref());
+            2
+        }
+    }
+}
+
+/// Prints a subcommand's text (exit 0) or its usage error (exit 2). Written
+/// without `print!`, which panics when stdout is a closed pipe (`... | head`).
+fn print_or_fail(outcome: Result<String, cli::UsageError>) -> i32 {
+    use std::io::Write;
+    match outcome {
+        Ok(text) => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                Ok(()) => 0,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+                Err(e) => {
+                    status::fatal(&format!("cannot write to stdout: {e}"), None);
+                    1
+                }
+            }
+        }
         Err(e) => {
             status::fatal(&e.message, e.hint.as_deref());
             2
