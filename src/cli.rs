@@ -10,10 +10,8 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 
-use std::time::Duration;
-
-use crate::agent::{BackendKind, BackendSetup};
 use crate::child::CommandSpec;
+pub use crate::config::{HealConfig, OnFix};
 
 const AFTER_HELP: &str = "\
 The command comes in one of two forms:
@@ -109,17 +107,6 @@ pub enum Mode {
     Pipe,
 }
 
-/// After a fix of a live error, how the fixed code gets loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnFix {
-    /// Wait for the command's own hot reload.
-    Auto,
-    /// Restart the command (servers without reload).
-    Restart,
-    /// Do nothing.
-    Wait,
-}
-
 /// Everything otorepair needs to run, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -128,20 +115,8 @@ pub struct Config {
     pub mode: Mode,
     pub command: CommandSpec,
     pub heal: HealConfig,
-}
-
-/// The healing loop's settings.
-#[derive(Debug, Clone)]
-pub struct HealConfig {
-    pub backend: BackendSetup,
-    pub fix_timeout: Duration,
-    pub triage_timeout: Duration,
-    pub settle: Duration,
-    pub max_attempts: u32,
-    pub on_fix: OnFix,
-    pub dry_run: bool,
-    pub confirm: bool,
-    pub events: Option<PathBuf>,
+    /// Where each setting came from, for `otorepair config`.
+    pub sources: Vec<crate::config::Source>,
 }
 
 /// A usage error: exit code 2 with a message and an optional hint.
@@ -263,17 +238,22 @@ fn build(
 
     let workspace = resolve_workspace(cli.workspace.clone(), env)?;
 
-    let mode = if matches.value_source("pty") == Some(ValueSource::CommandLine) && cli.pty {
-        Mode::Pty
+    let files = crate::config_file::load(&workspace, env)?;
+    let mut resolver = crate::config::Resolver::new(&cli, env, &files);
+    let flag_pty = if matches.value_source("pty") == Some(ValueSource::CommandLine) && cli.pty {
+        Some(true)
     } else if cli.no_pty {
-        Mode::Pipe
-    } else if crate::term::is_tty(1) {
-        Mode::Pty
+        Some(false)
     } else {
-        Mode::Pipe
+        None
     };
-
-    let heal = heal_config(&cli, env, &workspace)?;
+    let mode = match resolver.pty(flag_pty) {
+        Some(true) => Mode::Pty,
+        Some(false) => Mode::Pipe,
+        None if crate::term::is_tty(1) => Mode::Pty,
+        None => Mode::Pipe,
+    };
+    let heal = resolver.heal_config(&workspace)?;
     if heal.confirm && !(crate::term::is_tty(0) && mode == Mode::Pty) {
         return Err(UsageError::new(
             "--confirm needs a terminal on stdin (and PTY mode) to ask",
@@ -281,193 +261,14 @@ fn build(
         ));
     }
 
+    let sources = resolver.into_sources();
     Ok(Config {
         verbosity: cli.verbose.min(3),
         workspace,
         mode,
         command,
         heal,
-    })
-}
-
-/// A value from its flag, else its environment variable, with the name to blame
-/// if it is bad.
-fn pick(
-    flag: Option<&str>,
-    flag_name: &'static str,
-    env: &dyn Fn(&str) -> Option<OsString>,
-    var: &'static str,
-) -> Result<Option<(String, &'static str)>, UsageError> {
-    if let Some(v) = flag {
-        return Ok(Some((v.to_string(), flag_name)));
-    }
-    match env(var) {
-        None => Ok(None),
-        Some(v) => match v.into_string() {
-            Ok(s) => Ok(Some((s, var))),
-            Err(v) => Err(UsageError::new(
-                format!("{var} is not valid UTF-8: {}", v.to_string_lossy()),
-                None,
-            )),
-        },
-    }
-}
-
-fn seconds(value: Option<(String, &'static str)>, default: f64) -> Result<Duration, UsageError> {
-    let Some((raw, source)) = value else {
-        return Ok(Duration::from_secs_f64(default));
-    };
-    match raw.trim().parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(UsageError::new(
-            format!(
-                "invalid value '{raw}' for {source}: expected a number of seconds greater than 0"
-            ),
-            None,
-        )),
-    }
-}
-
-fn boolean(value: Option<(String, &'static str)>) -> Result<bool, UsageError> {
-    let Some((raw, source)) = value else {
-        return Ok(false);
-    };
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(UsageError::new(
-            format!("invalid value '{raw}' for {source}: expected 1/0, true/false, yes/no"),
-            None,
-        )),
-    }
-}
-
-fn heal_config(
-    cli: &Cli,
-    env: &dyn Fn(&str) -> Option<OsString>,
-    workspace: &std::path::Path,
-) -> Result<HealConfig, UsageError> {
-    let agent_cmd = pick(
-        cli.agent_cmd.as_deref(),
-        "--agent-cmd",
-        env,
-        "OTOREPAIR_AGENT_CMD",
-    )?
-    .map(|(v, _)| v)
-    .filter(|v| !v.trim().is_empty());
-    let triage_cmd = pick(
-        cli.triage_cmd.as_deref(),
-        "--triage-cmd",
-        env,
-        "OTOREPAIR_TRIAGE_CMD",
-    )?
-    .map(|(v, _)| v)
-    .filter(|v| !v.trim().is_empty());
-    let kind = match pick(
-        cli.backend.as_deref(),
-        "--backend",
-        env,
-        "OTOREPAIR_BACKEND",
-    )? {
-        Some((name, source)) => BackendKind::from_name(name.trim()).ok_or_else(|| {
-            UsageError::new(
-                format!("invalid value '{name}' for {source}"),
-                Some("choose one of: claude, cursor, codex, gemini, custom"),
-            )
-        })?,
-        // An agent command on its own means the custom backend.
-        None if agent_cmd.is_some() => BackendKind::Custom,
-        None => BackendKind::Claude,
-    };
-    if kind == BackendKind::Custom && agent_cmd.is_none() {
-        return Err(UsageError::new(
-            "the custom backend needs a command",
-            Some("give --agent-cmd \"CMD\" (or OTOREPAIR_AGENT_CMD); it gets the prompt on stdin"),
-        ));
-    }
-    let cursor_triage_model = env("OTOREPAIR_CURSOR_TRIAGE_MODEL")
-        .map(|v| v.to_string_lossy().into_owned())
-        .filter(|v| !v.trim().is_empty());
-    let allow_shell =
-        cli.allow_shell || boolean(pick(None, "--allow-shell", env, "OTOREPAIR_ALLOW_SHELL")?)?;
-
-    let max_attempts = match pick(
-        cli.max_attempts.as_deref(),
-        "--max-attempts",
-        env,
-        "OTOREPAIR_MAX_ATTEMPTS",
-    )? {
-        None => 3,
-        Some((raw, source)) => match raw.trim().parse::<u32>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                return Err(UsageError::new(
-                    format!(
-                        "invalid value '{raw}' for {source}: expected a whole number from 1 to 100"
-                    ),
-                    None,
-                ))
-            }
-        },
-    };
-    let on_fix = match pick(cli.on_fix.as_deref(), "--on-fix", env, "OTOREPAIR_ON_FIX")? {
-        None => OnFix::Auto,
-        Some((raw, source)) => match raw.trim() {
-            "auto" => OnFix::Auto,
-            "restart" => OnFix::Restart,
-            "wait" => OnFix::Wait,
-            _ => {
-                return Err(UsageError::new(
-                    format!("invalid value '{raw}' for {source}"),
-                    Some("choose one of: auto, restart, wait"),
-                ))
-            }
-        },
-    };
-    let events = match &cli.events {
-        Some(p) => Some(PathBuf::from(p)),
-        None => env("OTOREPAIR_EVENTS")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
-    };
-
-    Ok(HealConfig {
-        backend: BackendSetup {
-            kind,
-            workspace: workspace.to_path_buf(),
-            allow_shell,
-            cursor_triage_model,
-            agent_cmd,
-            triage_cmd,
-            env: Vec::new(),
-        },
-        fix_timeout: seconds(
-            pick(
-                cli.fix_timeout.as_deref(),
-                "--fix-timeout",
-                env,
-                "OTOREPAIR_FIX_TIMEOUT",
-            )?,
-            120.0,
-        )?,
-        triage_timeout: seconds(
-            pick(
-                cli.triage_timeout.as_deref(),
-                "--triage-timeout",
-                env,
-                "OTOREPAIR_TRIAGE_TIMEOUT",
-            )?,
-            30.0,
-        )?,
-        settle: seconds(
-            pick(cli.settle.as_deref(), "--settle", env, "OTOREPAIR_SETTLE")?,
-            2.0,
-        )?,
-        max_attempts,
-        on_fix,
-        dry_run: cli.dry_run,
-        confirm: cli.confirm,
-        events,
+        sources,
     })
 }
 
@@ -531,6 +332,8 @@ fn workspace_dir(dir: OsString, source: &str) -> Result<PathBuf, UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::BackendKind;
+    use std::time::Duration;
 
     fn no_env(_: &str) -> Option<OsString> {
         None

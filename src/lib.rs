@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod child;
 pub mod cli;
+pub mod config;
 pub mod config_file;
 pub mod detect;
 pub mod heal;

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Some("undo") => undo(&args[2..]),
         Some("init") => print_or_fail(shell::init(&args[2..])),
         Some("completions") => print_or_fail(shell::completions(&args[2..])),
+        Some("config") => config(&args[2..]),
         _ => run(args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
@@ -55,6 +56,38 @@ fn print_or_fail(outcome: Result<String, cli::UsageError>) -> i32 {
                     1
                 }
             }
+        }
+        Err(e) => {
+            status::fatal(&e.message, e.hint.as_deref());
+            2
+        }
+    }
+}
+
+/// `otorepair config [OPTIONS]`: the resolved settings and where each came from.
+/// Options are those of a run (so their effect can be checked); no command.
+fn config(args: &[OsString]) -> i32 {
+    let env = |name: &str| std::env::var_os(name);
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("Print the resolved settings and where each came from (flag, env, project file, user file, default).\n\nUsage: otorepair config [OPTIONS]\n\nTakes the options of a run, to show their effect.");
+        return 0;
+    }
+    let mut all = vec![OsString::from("otorepair")];
+    all.extend(args.iter().cloned());
+    // A placeholder command: `config` only resolves settings, it runs nothing.
+    all.push(OsString::from("true"));
+    match cli::parse(all, &env) {
+        Ok(cli::Parsed::Print(text)) => {
+            print!("{text}");
+            0
+        }
+        Ok(cli::Parsed::Run(cfg)) => {
+            println!("{:<16} {}", "workspace", cfg.workspace.display());
+            println!("{:<16} {:?}", "mode", cfg.mode);
+            for s in &cfg.sources {
+                println!("{:<16} {:<28} ({})", s.key, s.value, s.from);
+            }
+            0
         }
         Err(e) => {
             status::fatal(&e.message, e.hint.as_deref());

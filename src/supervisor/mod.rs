@@ -120,7 +120,8 @@ impl Supervisor {
         let user_termios = tty_fd.and_then(term::get_termios);
         let detector = Detector::new(DetectSettings {
             settle: cfg.heal.settle,
-            ..DetectSettings::default()
+            extra_patterns: cfg.heal.detect_patterns.clone(),
+            extra_ignores: cfg.heal.detect_ignores.clone(),
         })
         .map_err(|e| StartupError {
             message: format!("bad detection pattern: {e}"),
