@@ -274,12 +274,14 @@ impl<'a> Resolver<'a> {
                     self.note("max_attempts", n.to_string(), from);
                     n
                 }
-                _ => return Err(UsageError::new(
-                    format!(
+                _ => {
+                    return Err(UsageError::new(
+                        format!(
                         "invalid value '{raw}' for {from}: expected a whole number from 1 to 100"
                     ),
-                    None,
-                )),
+                        None,
+                    ))
+                }
             },
         };
         let on_fix = match self.raw(cli.on_fix.as_deref(), "--on-fix", "OTOREPAIR_ON_FIX", |s| {

@@ -681,3 +681,104 @@ fn over_a_full_screen_program_the_panel_takes_the_screen_and_the_program_repaint
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait(), 143);
 }
+
+#[test]
+fn the_node_example_with_a_bad_import_is_healed() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = repo().join("examples/node_bad_import");
+    std::fs::create_dir_all(dir.path().join("lib")).unwrap();
+    for f in ["server.js", "lib/router.js"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let mut t = Term::spawn(
+        &["--", "node", "server.js"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![
+                (
+                    "FAKE_AGENT_EDIT",
+                    s("server.js::./lib/routes::./lib/router"),
+                ),
+                ("PORT", s("0")),
+            ],
+            ..Opts::default()
+        },
+    );
+    t.expect("Serving on");
+    let text = t.text();
+    assert!(text.contains("Cannot find module './lib/routes'"), "{text}");
+    assert!(
+        text.contains("Edit server.js") && text.contains("server.js +1 -1"),
+        "{text}"
+    );
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+}
+
+#[test]
+fn the_interactive_example_keeps_its_prompt_through_a_heal() {
+    let dir = example("interactive_prompt");
+    let mut t = Term::spawn(
+        &["--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![(
+                "FAKE_AGENT_EDIT",
+                s(r#"app.py::"medium": 4}::"medium": 4, "large": 5}"#),
+            )],
+            ..Opts::default()
+        },
+    );
+    let prompt = "empty to quit)? ";
+    t.wait_for(|s| s.matches(prompt).count() >= 1, "the prompt");
+    t.send(b"small\r");
+    t.expect("That is 3 euros.");
+    t.send(b"large\r");
+    t.expect("KeyError: 'large'");
+    t.expect("Process restarted");
+    // Prompts: the first, after "small", and the restarted program's.
+    t.wait_for(
+        |s| s.matches(prompt).count() >= 3,
+        "the prompt after the restart",
+    );
+    // Line editing works at the restarted prompt: "lrge" <- "a" = "large".
+    t.send(b"lrge\x1b[D\x1b[D\x1b[Da\r");
+    t.expect("That is 5 euros.");
+    t.send(b"\r");
+    assert_eq!(t.wait(), 0);
+}
+
+#[test]
+fn the_full_screen_example_crashes_heals_and_takes_the_screen_again() {
+    let dir = example("fullscreen");
+    let mut t = Term::spawn(
+        &["--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![(
+                "FAKE_AGENT_EDIT",
+                s("app.py::counter / (counter - counter)::counter / max(counter, 1)"),
+            )],
+            ..Opts::default()
+        },
+    );
+    t.expect("ticks:");
+    t.send(b"b");
+    t.expect("ZeroDivisionError");
+    t.expect("Process restarted");
+    t.wait_for(
+        |s| s.rfind("ticks:") > s.rfind("Process restarted"),
+        "the restarted screen",
+    );
+    t.send(b"b");
+    t.wait_for(|s| s.contains("ratio"), "the fixed key");
+    t.send(b"q");
+    assert_eq!(t.wait(), 0);
+    // The program left the alternate screen itself each time; nothing is left on.
+    let text = t.text();
+    assert_eq!(
+        text.matches("\x1b[?1049h").count(),
+        text.matches("\x1b[?1049l").count(),
+        "{text:?}"
+    );
+}
