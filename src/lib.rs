@@ -21,4 +21,5 @@ pub mod shell;
 pub mod status;
 pub mod supervisor;
 pub mod term;
+pub mod text;
 pub mod watch;

@@ -101,15 +101,7 @@ fn pad_rule(label: &str, width: usize) -> String {
     format!("{label}{}", "─".repeat(rest))
 }
 
-/// `text` cut to at most `max` characters, with an ellipsis when cut.
-fn cut_to(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
+use crate::text::ellipsize as cut_to;
 
 #[cfg(test)]
 mod tests {

@@ -38,33 +38,13 @@ pub struct AgentCommand {
     pub env: Vec<(String, String)>,
 }
 
-/// How the agent process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitOutcome {
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
-}
+/// How the agent process ended: the same shape as the watched command's exit.
+pub use crate::child::ExitStatus as ExitOutcome;
 
-impl ExitOutcome {
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    fn from_status(status: std::process::ExitStatus) -> Self {
-        ExitOutcome {
-            code: status.code(),
-            signal: status.signal(),
-        }
-    }
-}
-
-impl std::fmt::Display for ExitOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.code, self.signal) {
-            (Some(c), _) => write!(f, "exit code {c}"),
-            (None, Some(s)) => write!(f, "killed by signal {s}"),
-            (None, None) => write!(f, "unknown exit"),
-        }
+fn outcome_of(status: std::process::ExitStatus) -> ExitOutcome {
+    ExitOutcome {
+        code: status.code(),
+        signal: status.signal(),
     }
 }
 
@@ -237,7 +217,7 @@ fn group_alive(pgid: Pid) -> bool {
 
 fn wait_child(child: &mut Child) -> ExitOutcome {
     match child.wait() {
-        Ok(status) => ExitOutcome::from_status(status),
+        Ok(status) => outcome_of(status),
         // wait only fails if the child was already reaped, which nothing else does.
         Err(_) => ExitOutcome {
             code: None,

@@ -133,13 +133,7 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
-/// Cuts `s` to `max` characters, marking the cut.
-fn cut(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
-}
+use crate::text::ellipsize as cut;
 
 /// First non-empty line of `s`, sanitized and cut: the form used for tool
 /// arguments and error messages.
@@ -973,7 +967,7 @@ mod tests {
         let AgentEvent::Text(t) = &ev[0] else {
             panic!("{ev:?}")
         };
-        assert_eq!(t.chars().count(), MAX_LINE_CHARS + 1);
+        assert_eq!(t.chars().count(), MAX_LINE_CHARS);
         assert!(t.ends_with('…'));
         // A JSON value that is not an object is not an event either.
         assert_eq!(p.feed_line("42"), [AgentEvent::Text("42".into())]);

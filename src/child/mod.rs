@@ -67,7 +67,22 @@ pub struct ExitStatus {
     pub signal: Option<i32>,
 }
 
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (Some(c), _) => write!(f, "exit code {c}"),
+            (None, Some(s)) => write!(f, "killed by signal {s}"),
+            (None, None) => write!(f, "unknown exit"),
+        }
+    }
+}
+
 impl ExitStatus {
+    /// Exited with code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
     /// The shell's convention: the exit code, or 128 + the signal that killed it.
     pub fn shell_code(&self) -> i32 {
         match (self.code, self.signal) {

@@ -120,12 +120,7 @@ pub fn summary(kind: &str, message: &str, func: Option<&str>, file: Option<&str>
 }
 
 fn cap(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
+    crate::text::ellipsize(s, max)
 }
 
 #[cfg(test)]
