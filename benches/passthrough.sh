@@ -2,6 +2,7 @@
 # Passthrough benchmarks for the PTY shim, against `script` (util-linux), a raw
 # PTY copy with no parsing, measured in the same run on the same file.
 #   benches/passthrough.sh [MB]     (default 200)
+# otorepair runs with --dry-run (detection on every byte, no agent needed).
 # Needs: script (util-linux), GNU time at /usr/bin/time. Builds --release first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,15 +44,15 @@ secs() { # command... -> elapsed seconds (best of 3)
 
 echo "file: $((size / 1024 / 1024)) MiB of coloured log lines; $(nproc) cores"
 s=$(secs script -qfec "cat $file" /dev/null)
-o=$(secs "$bin" --pty -- cat "$file")
+o=$(secs "$bin" --dry-run --pty -- cat "$file")
 printf 'throughput  script: %6.1f MB/s   otorepair: %6.1f MB/s   ratio: %.2f\n' \
   "$(echo "$size / $s / 1000000" | bc -l)" "$(echo "$size / $o / 1000000" | bc -l)" "$(echo "$s / $o" | bc -l)"
 
 rs=$(/usr/bin/time -f %M script -qfec "cat $file" /dev/null 2>&1 >/dev/null </dev/null | tail -1)
-ro=$(/usr/bin/time -f %M "$bin" --pty -- cat "$file" 2>&1 >/dev/null </dev/null | tail -1)
+ro=$(/usr/bin/time -f %M "$bin" --dry-run --pty -- cat "$file" 2>&1 >/dev/null </dev/null | tail -1)
 echo "peak RSS    script: ${rs} KiB   otorepair: ${ro} KiB"
 
-cpu=$(/usr/bin/time -f '%U %S' "$bin" --pty -- sleep 10 2>&1 >/dev/null </dev/null | tail -1)
+cpu=$(/usr/bin/time -f '%U %S' "$bin" --dry-run --pty -- sleep 10 2>&1 >/dev/null </dev/null | tail -1)
 echo "idle CPU    otorepair wrapping 'sleep 10': $(echo "$cpu" | awk '{printf "%.0f ms", ($1+$2)*1000}') (user+sys)"
 
 start() { # 200 runs -> mean ms
@@ -62,5 +63,5 @@ start() { # 200 runs -> mean ms
   echo "($t1 - $t0) * 1000 / 200" | bc -l
 }
 ss=$(start script -qfec true /dev/null)
-so=$(start "$bin" -- true)
+so=$(start "$bin" --dry-run -- true)
 printf 'start-up    script -qfec true: %.2f ms   otorepair -- true: %.2f ms   difference: %+.2f ms\n' "$ss" "$so" "$(echo "$so - $ss" | bc -l)"

@@ -110,15 +110,37 @@ fn utf8_len(first: u8) -> usize {
     }
 }
 
+/// How many bytes at the end of `bytes` are the start of a UTF-8 character that
+/// continues in the next read (0 when the end is complete, or not UTF-8).
+fn incomplete_utf8_tail(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let b = bytes[bytes.len() - back];
+        if b & 0xc0 == 0x80 {
+            continue; // a continuation byte: look further back for the lead
+        }
+        let needed = match b {
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => return 0,
+        };
+        return if needed > back { back } else { 0 };
+    }
+    0
+}
+
 /// Byte stream in, clean lines out. One per output stream.
 pub struct Screen {
     parser: vte::Parser,
     state: LineState,
+    /// The start of a UTF-8 character whose rest is in the next read.
+    carry: Vec<u8>,
 }
 
 impl Screen {
     pub fn new(stream: Stream, modes: ModeFlags) -> Self {
         Screen {
+            carry: Vec::new(),
             parser: vte::Parser::new(),
             state: LineState {
                 text: String::new(),
@@ -128,18 +150,76 @@ impl Screen {
                 stream,
                 modes,
                 lines: Vec::new(),
+                ground: true,
             },
         }
     }
 
     /// Parse `bytes`, appending every completed line to `out`.
+    ///
+    /// Most output is plain ASCII text between escape sequences. While the parser
+    /// is known to be in its ground state, runs of printable ASCII are appended in
+    /// bulk and C0 controls executed directly, exactly as vte would do them one
+    /// character at a time; escape sequences and non-ASCII text go through vte,
+    /// which hands control back as soon as it is in the ground state again.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Line>) {
-        self.parser.advance(&mut self.state, bytes);
+        // A character split across reads is completed here, never by vte: its
+        // partial-character path (0.15) skips the bytes that follow the completed
+        // character in the same read.
+        let joined;
+        let bytes = if self.carry.is_empty() {
+            bytes
+        } else {
+            joined = [std::mem::take(&mut self.carry).as_slice(), bytes].concat();
+            &joined[..]
+        };
+        let cut = bytes.len() - incomplete_utf8_tail(bytes);
+        self.carry.extend_from_slice(&bytes[cut..]);
+        let bytes = &bytes[..cut];
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.state.ground {
+                let b = bytes[i];
+                if (0x20..0x7f).contains(&b) {
+                    let run = bytes[i..]
+                        .iter()
+                        .position(|b| !(0x20..0x7f).contains(b))
+                        .map_or(bytes.len(), |n| i + n);
+                    self.state.put_ascii(&bytes[i..run]);
+                    i = run;
+                    continue;
+                }
+                if b < 0x20 && b != 0x1b {
+                    vte::Perform::execute(&mut self.state, b);
+                    i += 1;
+                    continue;
+                }
+            }
+            self.state.ground = false;
+            let n = self
+                .parser
+                .advance_until_terminated(&mut self.state, &bytes[i..]);
+            i += n;
+            // vte may stop right after an ESC that begins the next sequence (the
+            // end of a plain run, or an OSC/DCS ended by ESC \): not ground yet.
+            if n > 0 && bytes[i - 1] == 0x1b {
+                self.state.ground = false;
+            }
+        }
+        // The chunk may end inside a UTF-8 sequence that vte keeps: let vte see
+        // what follows.
+        if bytes.last().is_some_and(|&b| b >= 0x80) {
+            self.state.ground = false;
+        }
         out.append(&mut self.state.lines);
     }
 
     /// The unfinished last line, if any (for output that ends without a newline).
     pub fn flush(&mut self, out: &mut Vec<Line>) {
+        let carry = std::mem::take(&mut self.carry);
+        if !carry.is_empty() {
+            self.parser.advance(&mut self.state, &carry);
+        }
         self.state.end_line();
         out.append(&mut self.state.lines);
     }
@@ -162,9 +242,32 @@ struct LineState {
     stream: Stream,
     modes: ModeFlags,
     lines: Vec<Line>,
+    /// vte is certainly in its ground state (set by the callbacks that only
+    /// happen there or end a sequence), so plain text may bypass it.
+    ground: bool,
 }
 
 impl LineState {
+    /// Printable ASCII, as a run of `put`s would write it.
+    fn put_ascii(&mut self, run: &[u8]) {
+        if self.col != self.chars {
+            for &b in run {
+                self.put(char::from(b));
+            }
+            return;
+        }
+        let take = run
+            .len()
+            .min(MAX_LINE_BYTES.saturating_sub(self.text.len()));
+        // Printable ASCII is valid UTF-8.
+        if let Ok(text) = std::str::from_utf8(&run[..take]) {
+            self.text.push_str(text);
+            self.chars += take;
+            self.col += take;
+            self.byte_pos = self.text.len();
+        }
+    }
+
     fn put(&mut self, c: char) {
         let len = c.len_utf8();
         if self.col >= self.chars {
@@ -285,6 +388,19 @@ fn first_param(params: &vte::Params, default: u16) -> u16 {
 impl vte::Perform for LineState {
     fn print(&mut self, c: char) {
         self.put(c);
+        self.ground = true;
+    }
+
+    fn terminated(&self) -> bool {
+        self.ground
+    }
+
+    fn osc_dispatch(&mut self, _params: &[&[u8]], _bell_terminated: bool) {
+        self.ground = true;
+    }
+
+    fn unhook(&mut self) {
+        self.ground = true;
     }
 
     fn execute(&mut self, byte: u8) {
@@ -309,6 +425,7 @@ impl vte::Perform for LineState {
         _ignore: bool,
         action: char,
     ) {
+        self.ground = true;
         if intermediates == b"?" {
             if action == 'h' || action == 'l' {
                 for p in params.iter() {
@@ -353,6 +470,7 @@ impl vte::Perform for LineState {
     }
 
     fn esc_dispatch(&mut self, intermediates: &[u8], _ignore: bool, byte: u8) {
+        self.ground = true;
         if intermediates.is_empty() && byte == b'c' {
             // RIS: a full reset switches every mode off.
             self.modes.clear();
@@ -463,6 +581,118 @@ test_app.py \x1b[31mF\x1b[0m\x1b[31m                                            
         // A cursor jump far to the right cannot grow it either.
         screen.feed(b"\x1b[60000Cz\n", &mut out);
         assert!(out.iter().all(|l| l.text.len() <= MAX_LINE_BYTES));
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_byte_by_byte_parsing() {
+        // Every chunking of this stream must give the same lines: a split can land
+        // inside an escape sequence, a UTF-8 character or an OSC string.
+        let raw: &[u8] = b"\x1b[32mINFO\x1b[0m: ok caf\xc3\xa9 \xe2\x9c\x93\r\nplain line\r\n\
+\x1b]0;title\x07after osc\n\x1b[3\n1mcsi with a newline inside\nbad \xff utf8\n\
+\x1bPq#0;2;0;0;0\x1b\\after dcs\n10%\r100%\x1b[K\nab\x08c\ttab\x7fdel\n";
+        let whole = lines_of(raw).0;
+        for size in [1, 2, 3, 5, 7] {
+            let mut screen = Screen::new(Stream::Pty, ModeFlags::default());
+            let mut out = Vec::new();
+            for chunk in raw.chunks(size) {
+                screen.feed(chunk, &mut out);
+            }
+            screen.flush(&mut out);
+            let texts: Vec<String> = out.into_iter().map(|l| l.text).collect();
+            assert_eq!(texts, whole, "chunks of {size}");
+        }
+        assert!(
+            whole.contains(&"INFO: ok caf\u{e9} \u{2713}".to_string()),
+            "{whole:?}"
+        );
+        assert!(whole.contains(&"after osc".to_string()), "{whole:?}");
+        assert!(whole.contains(&"100%".to_string()), "{whole:?}");
+        assert!(whole.contains(&"after dcs".to_string()), "{whole:?}");
+    }
+
+    /// The same lines through vte alone, one byte at a time: the reference.
+    fn reference_lines(bytes: &[u8]) -> Vec<String> {
+        let mut screen = Screen::new(Stream::Pty, ModeFlags::default());
+        for &b in bytes {
+            screen.parser.advance(&mut screen.state, &[b]);
+        }
+        let mut out = std::mem::take(&mut screen.state.lines);
+        screen.flush(&mut out);
+        out.into_iter().map(|l| l.text).collect()
+    }
+
+    /// Invalid UTF-8 is left out of the generated streams on purpose: vte itself
+    /// decodes invalid bytes after a split character differently depending on
+    /// how they are split. It is covered by the tests above.
+    #[test]
+    fn the_fast_path_matches_plain_vte_on_generated_streams() {
+        const PIECES: &[&[u8]] = &[
+            b"text",
+            b" ",
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b"\t",
+            b"\x08",
+            b"\x1b[31m",
+            b"\x1b[0m",
+            b"\x1b[2K",
+            b"\x1b[5G",
+            b"\x1b[2D",
+            b"\x1b]0;t\x07",
+            b"\x1b]8;;u\x1b\\",
+            b"\x1bPq\x1b\\",
+            b"\x1b(B",
+            b"\x1b",
+            b"[",
+            b"\xc3\xa9",
+            b"\xe2\x9c\x93",
+            b"\x7f",
+            b"\x18",
+            b"\x1b[?1049h",
+            b"\x1b[?1049l",
+            b"Error: x",
+            b"0123456789",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..300 {
+            let mut stream = Vec::new();
+            for _ in 0..40 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                stream.extend_from_slice(PIECES[(seed >> 33) as usize % PIECES.len()]);
+            }
+            let expected = reference_lines(&stream);
+            for size in [1, 3, 64] {
+                let mut screen = Screen::new(Stream::Pty, ModeFlags::default());
+                let mut out = Vec::new();
+                for chunk in stream.chunks(size) {
+                    screen.feed(chunk, &mut out);
+                }
+                screen.flush(&mut out);
+                let got: Vec<String> = out.into_iter().map(|l| l.text).collect();
+                if got != expected {
+                    // Shortest failing prefix, as bytes, for a readable report.
+                    let n = (1..=stream.len())
+                        .find(|&n| {
+                            let p = &stream[..n];
+                            let mut sc = Screen::new(Stream::Pty, ModeFlags::default());
+                            let mut o = Vec::new();
+                            for c in p.chunks(size) {
+                                sc.feed(c, &mut o);
+                            }
+                            sc.flush(&mut o);
+                            o.into_iter().map(|l| l.text).collect::<Vec<_>>() != reference_lines(p)
+                        })
+                        .unwrap_or(stream.len());
+                    panic!(
+                        "chunks of {size} differ; shortest failing prefix: {:?}",
+                        &stream[..n]
+                    );
+                }
+            }
+        }
     }
 
     #[test]
