@@ -782,3 +782,110 @@ fn the_full_screen_example_crashes_heals_and_takes_the_screen_again() {
         "{text:?}"
     );
 }
+
+#[test]
+fn confirm_asks_before_each_fix() {
+    // "n": nothing is run, and the crash waits for the user's own fix.
+    let dir = example("crash_on_start");
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("agent.jsonl");
+    let mut t = Term::spawn(
+        &["--confirm", "--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![("FAKE_AGENT_LOG", log.display().to_string())],
+            ..Opts::default()
+        },
+    );
+    t.expect("Fix with claude? [Y/n]");
+    t.send(b"n");
+    t.expect("Not fixing");
+    t.expect("waiting for a file change");
+    t.send(b"\x03");
+    assert_eq!(t.wait(), 130);
+    assert!(fixes(&log).is_empty());
+
+    // "y": the fix runs.
+    let mut t = Term::spawn(
+        &["--confirm", "--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![("FAKE_AGENT_EDIT", s(PORT_FIX)), ("ONESHOT", s("1"))],
+            ..Opts::default()
+        },
+    );
+    t.expect("Fix with claude? [Y/n]");
+    t.send(b"y");
+    t.expect("Fix applied in");
+    assert_eq!(t.wait(), 0);
+
+    // Without a terminal there is nobody to ask: a usage error.
+    let out = run_piped(&["--confirm", "--", "true"], &[], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--confirm needs a terminal"));
+}
+
+/// A program that logs a traceback, keeps running for a while, then exits 0.
+fn live_script(dir: &Path) {
+    std::fs::write(
+        dir.join("live.py"),
+        "import time, traceback\n\
+         def load():\n    raise ValueError('config entry missing')\n\
+         try:\n    load()\nexcept Exception:\n    traceback.print_exc()\n\
+         time.sleep(3)\nprint('bye', flush=True)\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn triage_no_means_no_fix_and_a_failed_triage_is_shown() {
+    for (env, verdict, message) in [
+        (vec![("FAKE_TRIAGE_ANSWER", "NO")], "not_error", None),
+        (
+            vec![("FAKE_AGENT_SLEEP", "20")],
+            "failed",
+            Some("Triage failed: timed out after 1s"),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        live_script(dir.path());
+        let logs = tempfile::tempdir().unwrap();
+        let log = logs.path().join("agent.jsonl");
+        let events = logs.path().join("events.jsonl");
+        let mut env = env.clone();
+        let log_s = log.display().to_string();
+        env.push(("FAKE_AGENT_LOG", log_s.as_str()));
+        let out = run_piped(
+            &[
+                "--triage-timeout",
+                "1",
+                "--events",
+                events.to_str().unwrap(),
+                "--",
+                "python3",
+                "live.py",
+            ],
+            &env,
+            Some(dir.path()),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let records = read_jsonl(&log);
+        assert_eq!(records.len(), 1, "{verdict}: {records:?}");
+        assert_eq!(records[0]["mode"], "triage");
+        // Pipe mode: the prompt says which stream the lines came from.
+        assert!(records[0]["stdin"]
+            .as_str()
+            .unwrap()
+            .contains("ValueError: config entry missing"));
+        let triage: Vec<Value> = read_jsonl(&events)
+            .into_iter()
+            .filter(|e| e["event"] == "triage")
+            .collect();
+        assert_eq!(triage.len(), 1);
+        assert_eq!(triage[0]["verdict"], verdict);
+        if let Some(message) = message {
+            assert!(err.contains(message), "{err}");
+        }
+    }
+}

@@ -16,6 +16,7 @@ use crate::heal::events::{Event as Ev, FixPath, Verdict};
 use crate::heal::history::{clip, relevant, render_for_prompt, MAX_SNIPPET};
 use crate::heal::{Attempt, FileChange, HistoryEntry, Outcome, Snapshot};
 use crate::input::CTRL_C;
+use crate::line::{Line, Stream};
 use crate::overlay::Overlay;
 use crate::status;
 
@@ -98,6 +99,26 @@ fn workspace_files(block: Option<&ErrorBlock>, workspace: &Path) -> Vec<String> 
     files
 }
 
+/// The captured lines as the agent sees them. In pipe mode the stream each line
+/// came from is kept: a note when all share one, a prefix per line when mixed.
+fn labelled(lines: &[Line]) -> String {
+    let Some(first) = lines.first() else {
+        return String::new();
+    };
+    let join = |f: &dyn Fn(&Line) -> String| lines.iter().map(f).collect::<Vec<_>>().join("\n");
+    if first.stream == Stream::Pty {
+        return join(&|l| l.text.clone());
+    }
+    if lines.iter().all(|l| l.stream == first.stream) {
+        return format!(
+            "(all from {})\n{}",
+            first.stream.label(),
+            join(&|l| l.text.clone())
+        );
+    }
+    join(&|l| format!("{}| {}", l.stream.label(), l.text))
+}
+
 /// `app.py +1 -1, lib.py +3 -0`
 fn describe_changes(files: &[FileChange]) -> String {
     files
@@ -162,7 +183,7 @@ impl Supervisor {
         FixJob {
             fingerprint: block.fingerprint.clone(),
             summary: block.summary.clone(),
-            text: block.text(),
+            text: labelled(&block.lines),
             files: workspace_files(Some(block), &self.cfg.workspace),
             path: FixPath::Live,
             attempt: 0,
@@ -179,7 +200,11 @@ impl Supervisor {
         };
         self.token += 1;
         let token = self.token;
-        let prompt = triage_prompt(&self.cfg.command.display(), &block.text(), &self.redactor);
+        let prompt = triage_prompt(
+            &self.cfg.command.display(),
+            &labelled(&block.lines),
+            &self.redactor,
+        );
         status::debug(3, &format!("triage prompt:\n{prompt}"));
         let timeout = self.cfg.heal.triage_timeout;
         let tx = self.tx.clone();
@@ -267,12 +292,8 @@ impl Supervisor {
     /// The child crashed (non-zero exit the user did not ask for).
     pub(super) fn on_crash(&mut self, exit: ExitStatus) -> Option<i32> {
         let block = self.detector.crash_block();
-        let context: Vec<String> = self
-            .detector
-            .context(CRASH_CONTEXT_LINES)
-            .into_iter()
-            .map(|l| l.text)
-            .collect();
+        let context_lines = self.detector.context(CRASH_CONTEXT_LINES);
+        let context: Vec<String> = context_lines.iter().map(|l| l.text.clone()).collect();
         let how = match (exit.code, exit.signal) {
             (Some(c), _) => format!("exited with code {c}"),
             (None, Some(s)) => format!("was killed by signal {s}"),
@@ -306,7 +327,7 @@ impl Supervisor {
         let job = FixJob {
             fingerprint: fp,
             summary,
-            text: context.join("\n"),
+            text: labelled(&context_lines),
             files: workspace_files(block.as_ref(), &self.cfg.workspace),
             path: FixPath::Crash,
             attempt: 0,
@@ -711,5 +732,26 @@ fn show(overlay: &Overlay, event: &AgentEvent) {
         for part in line.lines() {
             overlay.line(part);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipe_mode_lines_keep_their_stream_for_the_prompt() {
+        let pty = [Line::new("a", Stream::Pty), Line::new("b", Stream::Pty)];
+        assert_eq!(labelled(&pty), "a\nb");
+        let err = [
+            Line::new("a", Stream::Stderr),
+            Line::new("b", Stream::Stderr),
+        ];
+        assert_eq!(labelled(&err), "(all from stderr)\na\nb");
+        let mixed = [
+            Line::new("a", Stream::Stdout),
+            Line::new("b", Stream::Stderr),
+        ];
+        assert_eq!(labelled(&mixed), "stdout| a\nstderr| b");
     }
 }
