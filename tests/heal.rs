@@ -889,3 +889,43 @@ fn triage_no_means_no_fix_and_a_failed_triage_is_shown() {
         }
     }
 }
+
+#[test]
+fn no_agent_outlives_otorepair() {
+    // SIGTERM while a triage runs: the triage agent's whole group goes too.
+    let dir = tempfile::tempdir().unwrap();
+    live_script(dir.path());
+    let pid_file = dir.path().join("agent-child.pid");
+    let mut t = Term::spawn(
+        &["--", "python3", "live.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![
+                ("FAKE_AGENT_SLEEP", s("20")),
+                ("FAKE_AGENT_SPAWN_CHILD", s("1")),
+                ("FAKE_AGENT_CHILD_PID_FILE", pid_file.display().to_string()),
+            ],
+            ..Opts::default()
+        },
+    );
+    let deadline = Instant::now() + common::DEADLINE;
+    let pid: i32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no triage agent started: {}",
+            t.text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+    let alive =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
+    assert!(!alive, "the triage agent's child {pid} outlived otorepair");
+}

@@ -19,7 +19,8 @@ pub mod triage;
 
 pub use backend::{cursor_auth_check, find_on_path, BackendKind, BackendSetup, Role};
 pub use process::{
-    run_blocking, AgentCommand, AgentOutput, AgentProcess, BlockingOutput, ExitOutcome,
+    run_blocking, spawn_collecting, AgentCommand, AgentOutput, AgentProcess, BlockingOutput,
+    Collector, ExitOutcome,
 };
 pub use prompt::{fence, fix_prompt, triage_prompt, FixRequest};
 pub use redact::Redactor;

@@ -263,42 +263,69 @@ pub fn run_blocking(
     prompt: String,
     timeout: Duration,
 ) -> io::Result<BlockingOutput> {
+    let (process, collector) = spawn_collecting(cmd, prompt)?;
+    collector.wait(&process, timeout)
+}
+
+/// Starts `cmd` like [`run_blocking`], but returns at once: the process handle
+/// (so a caller can stop it early, e.g. when otorepair exits) and the collector
+/// to wait with, typically on another thread.
+pub fn spawn_collecting(
+    cmd: &AgentCommand,
+    prompt: String,
+) -> io::Result<(Arc<AgentProcess>, Collector)> {
     let (tx, rx) = mpsc::channel();
-    let proc = AgentProcess::spawn(cmd, prompt, move |o| {
+    let process = AgentProcess::spawn(cmd, prompt, move |o| {
         let _ = tx.send(o);
     })?;
-    let deadline = Instant::now() + timeout;
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    let mut timed_out = false;
-    loop {
-        let msg = if timed_out {
-            rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
-        } else {
-            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        };
-        match msg {
-            Ok(AgentOutput::Stdout(l)) => {
-                stdout.push_str(&l);
-                stdout.push('\n');
-            }
-            Ok(AgentOutput::Stderr(l)) => {
-                stderr.push_str(&l);
-                stderr.push('\n');
-            }
-            Ok(AgentOutput::Exited(outcome)) => {
-                return Ok(BlockingOutput {
-                    outcome,
-                    stdout,
-                    stderr,
-                    timed_out,
-                })
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                timed_out = true;
-                proc.stop();
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(io::Error::other("agent output channel closed"))
+    Ok((Arc::new(process), Collector { rx }))
+}
+
+/// The output of a process started by [`spawn_collecting`].
+pub struct Collector {
+    rx: mpsc::Receiver<AgentOutput>,
+}
+
+impl Collector {
+    /// Collects stdout and stderr until the process exits, stopping its group
+    /// when `timeout` passes.
+    pub fn wait(self, process: &AgentProcess, timeout: Duration) -> io::Result<BlockingOutput> {
+        let deadline = Instant::now() + timeout;
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        let mut timed_out = false;
+        loop {
+            let msg = if timed_out {
+                self.rx
+                    .recv()
+                    .map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+            } else {
+                self.rx
+                    .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            };
+            match msg {
+                Ok(AgentOutput::Stdout(l)) => {
+                    stdout.push_str(&l);
+                    stdout.push('\n');
+                }
+                Ok(AgentOutput::Stderr(l)) => {
+                    stderr.push_str(&l);
+                    stderr.push('\n');
+                }
+                Ok(AgentOutput::Exited(outcome)) => {
+                    return Ok(BlockingOutput {
+                        outcome,
+                        stdout,
+                        stderr,
+                        timed_out,
+                    })
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    timed_out = true;
+                    process.stop();
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(io::Error::other("agent output channel closed"))
+                }
             }
         }
     }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::agent::{
-    fix_prompt, parse_verdict, run_blocking, triage_prompt, AgentEvent, AgentOutput, AgentProcess,
-    ExitOutcome, FixRequest, Role, StreamParser,
+    fix_prompt, parse_verdict, spawn_collecting, triage_prompt, AgentEvent, AgentOutput,
+    AgentProcess, ExitOutcome, FixRequest, Role, StreamParser,
 };
 use crate::child::ExitStatus;
 use crate::cli::OnFix;
@@ -31,6 +31,8 @@ pub(super) enum Phase {
     Triaging {
         token: u64,
         block: ErrorBlock,
+        /// Kept so the triage agent never outlives otorepair.
+        process: Arc<AgentProcess>,
     },
     Confirming(FixJob),
     Fixing(Box<FixRun>),
@@ -209,15 +211,37 @@ impl Supervisor {
         let timeout = self.cfg.heal.triage_timeout;
         let tx = self.tx.clone();
         let started = Instant::now();
+        let (process, collector) = match spawn_collecting(&cmd, prompt) {
+            Ok(p) => p,
+            Err(e) => {
+                status::warn(&format!("Triage failed: cannot run {}: {e}", cmd.argv[0]));
+                self.emit(Ev::Triage {
+                    fingerprint: block.fingerprint.clone(),
+                    verdict: Verdict::Failed,
+                    duration_ms: 0,
+                });
+                return;
+            }
+        };
+        let waiting = process.clone();
         let spawned = std::thread::Builder::new()
             .name("triage".into())
             .spawn(move || {
-                let result = run_blocking(&cmd, prompt, timeout).map_err(|e| e.to_string());
+                let result = collector.wait(&waiting, timeout).map_err(|e| e.to_string());
                 let _ = tx.send(Event::Triage(token, result, started.elapsed()));
             });
         match spawned {
-            Ok(_) => self.phase = Phase::Triaging { token, block },
-            Err(e) => status::error(&format!("Triage failed: {e}")),
+            Ok(_) => {
+                self.phase = Phase::Triaging {
+                    token,
+                    block,
+                    process,
+                }
+            }
+            Err(e) => {
+                process.stop();
+                status::error(&format!("Triage failed: {e}"));
+            }
         }
     }
 
@@ -228,7 +252,9 @@ impl Supervisor {
         took: Duration,
     ) {
         let block = match std::mem::replace(&mut self.phase, Phase::Running) {
-            Phase::Triaging { token: t, block } if t == token => block,
+            Phase::Triaging {
+                token: t, block, ..
+            } if t == token => block,
             other => {
                 self.phase = other;
                 return;

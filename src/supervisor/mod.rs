@@ -498,13 +498,18 @@ impl Supervisor {
             // the source for an agent to fix; the shell's message says why.
             return Some(status.shell_code());
         }
-        match &self.phase {
+        match std::mem::replace(&mut self.phase, Phase::Running) {
             // A live fix is running: the restart follows when it ends.
-            Phase::Fixing(_) | Phase::Confirming(_) => None,
-            _ => {
-                self.phase = Phase::Running;
+            phase @ (Phase::Fixing(_) | Phase::Confirming(_)) => {
+                self.phase = phase;
+                None
+            }
+            // The crash supersedes the live error being triaged.
+            Phase::Triaging { process, .. } => {
+                std::thread::spawn(move || process.stop());
                 self.on_crash(status)
             }
+            _ => self.on_crash(status),
         }
     }
 
@@ -672,9 +677,11 @@ impl Supervisor {
 
     /// Restores the terminal exactly as it was and returns the exit code.
     fn finish(&mut self, code: i32) -> i32 {
-        if let Phase::Fixing(run) = &self.phase {
-            // Leaving in the middle of a fix: the agent must not outlive us.
-            run.stop_agent();
+        match &self.phase {
+            // Leaving in the middle of a fix or a triage: no agent outlives us.
+            Phase::Fixing(run) => run.stop_agent(),
+            Phase::Triaging { process, .. } => process.stop(),
+            _ => {}
         }
         self.emit(Ev::Exit { code });
         {
