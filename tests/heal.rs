@@ -603,7 +603,7 @@ fn output_held_during_a_fix_is_replayed_in_order_afterwards() {
         "import sys, time, traceback\n\
          def handler():\n    raise ValueError('bad input 42')\n\
          try:\n    handler()\nexcept Exception:\n    traceback.print_exc()\n\
-         for i in range(40):\n    print('tick', i, flush=True)\n    time.sleep(0.05)\n\
+         for i in range(100):\n    print('tick', i, flush=True)\n    time.sleep(0.05)\n\
          print('done', flush=True)\ntime.sleep(60)\n",
     )
     .unwrap();
@@ -612,7 +612,8 @@ fn output_held_during_a_fix_is_replayed_in_order_afterwards() {
         Opts {
             cwd: Some(dir.path()),
             env: vec![
-                ("FAKE_AGENT_SLEEP", s("1.5")),
+                // The fake sleeps in triage and in the fix: the fix overlaps the ticks.
+                ("FAKE_AGENT_SLEEP", s("1")),
                 ("FAKE_AGENT_EDIT", s("app.py::bad input::bad  input")),
             ],
             ..Opts::default()
@@ -625,7 +626,7 @@ fn output_held_during_a_fix_is_replayed_in_order_afterwards() {
     let close = text.find("└─").unwrap();
     let inside = &text[open..close];
     let after = &text[close..];
-    let held: Vec<usize> = (0..40)
+    let held: Vec<usize> = (0..100)
         .filter(|i| after.contains(&format!("tick {i}\r\n")))
         .collect();
     assert!(!held.is_empty(), "nothing was held: {text}");
@@ -634,7 +635,7 @@ fn output_held_during_a_fix_is_replayed_in_order_afterwards() {
         "child output leaked into the overlay: {inside}"
     );
     // In order, none lost.
-    let positions: Vec<usize> = (0..40)
+    let positions: Vec<usize> = (0..100)
         .map(|i| text.find(&format!("tick {i}\r\n")).unwrap())
         .collect();
     assert!(
@@ -928,4 +929,35 @@ fn no_agent_outlives_otorepair() {
     let alive =
         std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
     assert!(!alive, "the triage agent's child {pid} outlived otorepair");
+}
+
+#[test]
+fn a_flood_of_output_does_not_starve_the_settle() {
+    // After the traceback the program prints as fast as it can for 3 s: the block
+    // must still settle on time, not after the flood.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flood.py"),
+        "import sys, time, traceback\n\
+         def f():\n    raise KeyError('cart')\n\
+         try:\n    f()\nexcept Exception:\n    traceback.print_exc()\n\
+         end = time.time() + 3\n\
+         while time.time() < end:\n    print('GET /static/app.js 200', flush=True)\n\
+         print('EN' + 'D', flush=True)\n",
+    )
+    .unwrap();
+    let mut t = Term::spawn(
+        &["--dry-run", "--", "python3", "flood.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            ..Opts::default()
+        },
+    );
+    assert_eq!(t.wait(), 0);
+    let text = t.text();
+    let reported = text
+        .find("would fix: KeyError: 'cart'")
+        .expect("not reported");
+    let end = text.find("END").expect("no END");
+    assert!(reported < end, "reported only after the flood");
 }

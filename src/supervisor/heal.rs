@@ -3,23 +3,19 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::agent::{
-    fix_prompt, parse_verdict, spawn_collecting, triage_prompt, AgentEvent, AgentOutput,
-    AgentProcess, ExitOutcome, FixRequest, Role, StreamParser,
-};
+use crate::agent::AgentProcess;
 use crate::child::ExitStatus;
-use crate::cli::OnFix;
 use crate::detect::{fingerprint, ErrorBlock};
 use crate::heal::events::{Event as Ev, FixPath, Verdict};
-use crate::heal::history::{clip, relevant, render_for_prompt, MAX_SNIPPET};
-use crate::heal::{Attempt, FileChange, HistoryEntry, Outcome, Snapshot};
+use crate::heal::history::clip;
+use crate::heal::Attempt;
 use crate::input::CTRL_C;
 use crate::line::{Line, Stream};
-use crate::overlay::Overlay;
 use crate::status;
 
+use super::fix::FixRun;
 use super::{Event, Supervisor};
 
 /// Lines of output given to the fix agent after a crash.
@@ -44,37 +40,23 @@ pub(super) enum Phase {
 
 /// An error to fix.
 pub(super) struct FixJob {
-    fingerprint: String,
-    summary: String,
+    pub(super) fingerprint: String,
+    pub(super) summary: String,
     /// The captured output given to the agent.
-    text: String,
-    files: Vec<String>,
-    path: FixPath,
-    attempt: u32,
+    pub(super) text: String,
+    pub(super) files: Vec<String>,
+    pub(super) path: FixPath,
+    pub(super) attempt: u32,
 }
 
-/// A fix in progress.
-pub(super) struct FixRun {
-    job: FixJob,
-    token: u64,
-    started: Instant,
-    pub(super) deadline: Instant,
-    process: Arc<AgentProcess>,
-    parser: StreamParser,
-    overlay: Overlay,
-    snapshot: Option<Snapshot>,
-    aborted: bool,
-    timed_out: bool,
-}
-
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
 
-fn millis(d: Duration) -> u64 {
+pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -103,7 +85,7 @@ fn workspace_files(block: Option<&ErrorBlock>, workspace: &Path) -> Vec<String> 
 
 /// The captured lines as the agent sees them. In pipe mode the stream each line
 /// came from is kept: a note when all share one, a prefix per line when mixed.
-fn labelled(lines: &[Line]) -> String {
+pub(super) fn labelled(lines: &[Line]) -> String {
     let Some(first) = lines.first() else {
         return String::new();
     };
@@ -119,15 +101,6 @@ fn labelled(lines: &[Line]) -> String {
         );
     }
     join(&|l| format!("{}| {}", l.stream.label(), l.text))
-}
-
-/// `app.py +1 -1, lib.py +3 -0`
-fn describe_changes(files: &[FileChange]) -> String {
-    files
-        .iter()
-        .map(|f| format!("{} +{} -{}", f.path, f.added, f.removed))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl Supervisor {
@@ -181,7 +154,7 @@ impl Supervisor {
         }
     }
 
-    fn live_job(&self, block: &ErrorBlock) -> FixJob {
+    pub(super) fn live_job(&self, block: &ErrorBlock) -> FixJob {
         FixJob {
             fingerprint: block.fingerprint.clone(),
             summary: block.summary.clone(),
@@ -189,129 +162,6 @@ impl Supervisor {
             files: workspace_files(Some(block), &self.cfg.workspace),
             path: FixPath::Live,
             attempt: 0,
-        }
-    }
-
-    fn start_triage(&mut self, block: ErrorBlock) {
-        let cmd = match self.cfg.heal.backend.command(Role::Triage) {
-            Ok(c) => c,
-            Err(e) => {
-                status::error(&format!("Triage failed: {e}"));
-                return;
-            }
-        };
-        self.token += 1;
-        let token = self.token;
-        let prompt = triage_prompt(
-            &self.cfg.command.display(),
-            &labelled(&block.lines),
-            &self.redactor,
-        );
-        status::debug(3, &format!("triage prompt:\n{prompt}"));
-        let timeout = self.cfg.heal.triage_timeout;
-        let tx = self.tx.clone();
-        let started = Instant::now();
-        let (process, collector) = match spawn_collecting(&cmd, prompt) {
-            Ok(p) => p,
-            Err(e) => {
-                status::warn(&format!("Triage failed: cannot run {}: {e}", cmd.argv[0]));
-                self.emit(Ev::Triage {
-                    fingerprint: block.fingerprint.clone(),
-                    verdict: Verdict::Failed,
-                    duration_ms: 0,
-                });
-                return;
-            }
-        };
-        let waiting = process.clone();
-        let spawned = std::thread::Builder::new()
-            .name("triage".into())
-            .spawn(move || {
-                let result = collector.wait(&waiting, timeout).map_err(|e| e.to_string());
-                let _ = tx.send(Event::Triage(token, result, started.elapsed()));
-            });
-        match spawned {
-            Ok(_) => {
-                self.phase = Phase::Triaging {
-                    token,
-                    block,
-                    process,
-                }
-            }
-            Err(e) => {
-                process.stop();
-                status::error(&format!("Triage failed: {e}"));
-            }
-        }
-    }
-
-    pub(super) fn on_triage_done(
-        &mut self,
-        token: u64,
-        result: Result<crate::agent::BlockingOutput, String>,
-        took: Duration,
-    ) {
-        let block = match std::mem::replace(&mut self.phase, Phase::Running) {
-            Phase::Triaging {
-                token: t, block, ..
-            } if t == token => block,
-            other => {
-                self.phase = other;
-                return;
-            }
-        };
-        let fp = block.fingerprint.clone();
-        let verdict = match result {
-            Err(e) => Err(format!("cannot run the triage agent: {e}")),
-            Ok(out) if out.timed_out => Err(format!(
-                "timed out after {}s",
-                self.cfg.heal.triage_timeout.as_secs_f64()
-            )),
-            Ok(out) if !out.outcome.success() => Err(format!(
-                "the triage agent ended with {}{}",
-                out.outcome,
-                out.stderr
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .map(|l| format!(": {}", status::sanitize(l)))
-                    .unwrap_or_default()
-            )),
-            Ok(out) => match parse_verdict(&out.stdout) {
-                Some(v) => Ok(v),
-                None => Err(format!(
-                    "unclear answer: {}",
-                    clip(&status::sanitize(out.stdout.trim()), 120)
-                )),
-            },
-        };
-        let duration_ms = millis(took);
-        match verdict {
-            Ok(is_error) => {
-                self.triage_cache.insert(fp.clone(), is_error);
-                self.emit(Ev::Triage {
-                    fingerprint: fp,
-                    verdict: if is_error {
-                        Verdict::Error
-                    } else {
-                        Verdict::NotError
-                    },
-                    duration_ms,
-                });
-                if is_error {
-                    self.start_fix(self.live_job(&block));
-                } else {
-                    status::debug(1, &format!("triage: not an error: {}", block.summary));
-                }
-            }
-            Err(why) => {
-                status::warn(&format!("Triage failed: {why}"));
-                self.emit(Ev::Triage {
-                    fingerprint: fp,
-                    verdict: Verdict::Failed,
-                    duration_ms,
-                });
-            }
         }
     }
 
@@ -362,7 +212,7 @@ impl Supervisor {
     }
 
     /// Checks the breaker, then asks (with --confirm) or fixes.
-    fn start_fix(&mut self, mut job: FixJob) -> Option<i32> {
+    pub(super) fn start_fix(&mut self, mut job: FixJob) -> Option<i32> {
         match self.breaker.before_attempt(&job.fingerprint) {
             Attempt::Tripped { attempts } => self.on_tripped(&job, attempts),
             Attempt::Go { n, .. } => {
@@ -404,7 +254,7 @@ impl Supervisor {
 
     /// After a crash we will not fix: in a terminal, wait for the user to change a
     /// file and restart; otherwise give up with `code`.
-    fn wait_for_change_or_exit(&mut self, code: i32) -> Option<i32> {
+    pub(super) fn wait_for_change_or_exit(&mut self, code: i32) -> Option<i32> {
         if self.tty_fd.is_none() || self.cfg.mode != crate::cli::Mode::Pty {
             return Some(code);
         }
@@ -438,267 +288,6 @@ impl Supervisor {
         self.phase = Phase::Running;
         self.router.capture(false);
         self.restart()
-    }
-
-    fn launch_fix(&mut self, job: FixJob) -> Option<i32> {
-        let heal = &self.cfg.heal;
-        let max = self.breaker.max();
-        let header = match job.path {
-            FixPath::Crash => format!(
-                "Process crashed. Attempting fix (attempt {}/{max})...",
-                job.attempt
-            ),
-            FixPath::Live => format!(
-                "Error detected: {}. Attempting fix (attempt {}/{max})...",
-                job.summary, job.attempt
-            ),
-        };
-        let snapshot = match Snapshot::take(&self.cfg.workspace) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                status::warn(&format!(
-                    "cannot snapshot the workspace (undo will not cover this fix): {e:#}"
-                ));
-                None
-            }
-        };
-        if self.history.is_none() {
-            match crate::heal::History::open(&self.cfg.workspace) {
-                Ok(h) => self.history = Some(h),
-                Err(e) => status::warn(&format!("fix history disabled: {e:#}")),
-            }
-        }
-        let history_text = match &self.history {
-            Some(h) => match h.load(unix_now()) {
-                Ok(loaded) => {
-                    if let Some(w) = loaded.warning {
-                        status::warn(&w);
-                    }
-                    let picked = relevant(&loaded.entries, &job.fingerprint, &job.summary, 5);
-                    render_for_prompt(&picked, &job.fingerprint)
-                }
-                Err(e) => {
-                    status::warn(&format!("cannot read the fix history: {e:#}"));
-                    String::new()
-                }
-            },
-            None => String::new(),
-        };
-        let command = self.cfg.command.display();
-        let prompt = fix_prompt(
-            &FixRequest {
-                command: &command,
-                workspace: &self.cfg.workspace,
-                summary: &job.summary,
-                block: &job.text,
-                files: &job.files,
-                history: &history_text,
-                allow_shell: heal.backend.allow_shell,
-            },
-            &self.redactor,
-        );
-        status::debug(3, &format!("fix prompt:\n{prompt}"));
-        let cmd = match heal.backend.command(Role::Fix) {
-            Ok(c) => c,
-            Err(e) => {
-                status::error(&e);
-                return Some(2);
-            }
-        };
-        let parser = StreamParser::new(heal.backend.format(Role::Fix), &self.cfg.workspace);
-        let title = heal.backend.kind.name().to_string();
-        self.emit(Ev::FixStart {
-            fingerprint: job.fingerprint.clone(),
-            attempt: job.attempt,
-            path: job.path,
-        });
-        self.token += 1;
-        let token = self.token;
-        let tx = self.tx.clone();
-        self.router.capture(true);
-        let overlay = Overlay::open(self.output.clone(), &self.modes, &header, &title);
-        let started = Instant::now();
-        match AgentProcess::spawn(&cmd, prompt, move |out| {
-            let _ = tx.send(Event::Agent(token, out));
-        }) {
-            Ok(process) => {
-                status::debug(1, &format!("fix agent started: {}", cmd.argv.join(" ")));
-                self.phase = Phase::Fixing(Box::new(FixRun {
-                    job,
-                    token,
-                    started,
-                    deadline: started + self.cfg.heal.fix_timeout,
-                    process: Arc::new(process),
-                    parser,
-                    overlay,
-                    snapshot,
-                    aborted: false,
-                    timed_out: false,
-                }));
-                None
-            }
-            Err(e) => {
-                let outcome = format!("Fix failed: cannot start {}: {e}", cmd.argv[0]);
-                let repaint = overlay.close(&outcome, false);
-                self.router.capture(false);
-                self.breaker.record(&job.fingerprint, Outcome::Failed);
-                self.after_fix(job, false, false, repaint)
-            }
-        }
-    }
-
-    pub(super) fn on_agent_output(&mut self, token: u64, out: AgentOutput) -> Option<i32> {
-        let Phase::Fixing(run) = &mut self.phase else {
-            return None;
-        };
-        if run.token != token {
-            return None;
-        }
-        match out {
-            AgentOutput::Stdout(line) => {
-                for event in run.parser.feed_line(&line) {
-                    show(&run.overlay, &event);
-                }
-                None
-            }
-            AgentOutput::Stderr(line) => {
-                status::debug(2, &format!("agent stderr: {line}"));
-                None
-            }
-            AgentOutput::Exited(outcome) => self.finish_fix(outcome),
-        }
-    }
-
-    /// Ctrl-C during the fix, or its timeout: stop the agent's whole group. The
-    /// exit then arrives as usual and ends the fix as failed.
-    pub(super) fn abort_fix(&mut self, timed_out: bool) {
-        let Phase::Fixing(run) = &mut self.phase else {
-            return;
-        };
-        if run.aborted || run.timed_out {
-            return;
-        }
-        if timed_out {
-            run.timed_out = true;
-            run.overlay.line(&format!(
-                "Timed out after {}s: stopping the agent",
-                self.cfg.heal.fix_timeout.as_secs_f64()
-            ));
-        } else {
-            run.aborted = true;
-            run.overlay.line("Ctrl-C: stopping the agent");
-        }
-        let process = run.process.clone();
-        // stop() waits out the grace period; the event loop must not.
-        std::thread::spawn(move || process.stop());
-    }
-
-    fn finish_fix(&mut self, outcome: ExitOutcome) -> Option<i32> {
-        let Phase::Fixing(run) = std::mem::replace(&mut self.phase, Phase::Running) else {
-            return None;
-        };
-        let mut run = *run;
-        for event in run.parser.finish() {
-            show(&run.overlay, &event);
-        }
-        let took = run.started.elapsed();
-        let files = match &run.snapshot {
-            Some(s) => s.finish(unix_now()).unwrap_or_else(|e| {
-                status::warn(&format!("cannot tell what the fix changed: {e:#}"));
-                Vec::new()
-            }),
-            None => Vec::new(),
-        };
-        let failure = if run.aborted {
-            Some("aborted".to_string())
-        } else if run.timed_out {
-            Some(format!(
-                "timed out after {}s",
-                self.cfg.heal.fix_timeout.as_secs_f64()
-            ))
-        } else if !outcome.success() {
-            let tail = run.process.stderr_tail();
-            let last = tail.iter().rev().find(|l| !l.trim().is_empty());
-            Some(match last {
-                Some(l) => format!("the agent ended with {outcome}: {}", status::sanitize(l)),
-                None => format!("the agent ended with {outcome}"),
-            })
-        } else if run.parser.result_ok() == Some(false) {
-            Some("the agent reported an error".to_string())
-        } else if files.is_empty() && run.snapshot.is_some() {
-            Some("the agent changed no file".to_string())
-        } else {
-            None
-        };
-        let ok = failure.is_none();
-        let secs = took.as_secs_f64();
-        let line = match &failure {
-            None if files.is_empty() => format!("Fix applied in {secs:.1}s"),
-            None => format!("Fix applied in {secs:.1}s · {}", describe_changes(&files)),
-            Some(why) => format!("Fix failed after {secs:.1}s: {why}"),
-        };
-        let repaint = run.overlay.close(&line, ok);
-        self.router.capture(false);
-        self.breaker.record(
-            &run.job.fingerprint,
-            if ok {
-                Outcome::Succeeded
-            } else {
-                Outcome::Failed
-            },
-        );
-        self.emit(Ev::FixEnd {
-            fingerprint: run.job.fingerprint.clone(),
-            attempt: run.job.attempt,
-            ok,
-            duration_ms: millis(took),
-            files: files.clone(),
-        });
-        if let Some(h) = &self.history {
-            let entry = HistoryEntry {
-                time: unix_now(),
-                fingerprint: run.job.fingerprint.clone(),
-                summary: self.redactor.redact(&run.job.summary),
-                command: self.redactor.redact(&self.cfg.command.display()),
-                backend: self.cfg.heal.backend.kind.name().to_string(),
-                success: ok,
-                duration_ms: millis(took),
-                error_snippet: clip(&self.redactor.redact(&run.job.text), MAX_SNIPPET).to_string(),
-                files,
-            };
-            match h.append(entry, unix_now()) {
-                Ok(Some(w)) => status::warn(&w),
-                Ok(None) => {}
-                Err(e) => status::warn(&format!("cannot write the fix history: {e:#}")),
-            }
-        }
-        self.after_fix(run.job, ok, run.aborted, repaint)
-    }
-
-    /// What follows a fix: restart after a crash, or reload/restart/wait after a
-    /// live error.
-    fn after_fix(&mut self, job: FixJob, ok: bool, aborted: bool, repaint: bool) -> Option<i32> {
-        if repaint {
-            self.nudge_repaint();
-        }
-        let crashed = job.path == FixPath::Crash || self.child.is_none();
-        if aborted {
-            self.paused.insert(job.fingerprint.clone());
-            if crashed {
-                return self.wait_for_change_or_exit(1);
-            }
-            status::info("Auto-fix is paused for this error; the command keeps running.");
-            return None;
-        }
-        if crashed {
-            return self.restart();
-        }
-        match self.cfg.heal.on_fix {
-            OnFix::Auto if ok => status::info("Waiting for hot-reload..."),
-            OnFix::Restart => return self.restart_running(),
-            _ => {}
-        }
-        None
     }
 
     /// Keys while otorepair owns the keyboard.
@@ -742,21 +331,6 @@ impl Supervisor {
                 None
             }
             _ => None,
-        }
-    }
-}
-
-impl FixRun {
-    /// Stops the agent now (we are exiting).
-    pub(super) fn stop_agent(&self) {
-        self.process.stop();
-    }
-}
-
-fn show(overlay: &Overlay, event: &AgentEvent) {
-    if let Some(line) = event.display() {
-        for part in line.lines() {
-            overlay.line(part);
         }
     }
 }

@@ -2,7 +2,14 @@
 //! loop (one channel, waiting on deadlines, never polling), the child's life cycle,
 //! and the way out; [`heal`] holds the crash and live-error paths.
 
+mod fix;
 mod heal;
+mod lifecycle;
+mod startup;
+mod triage;
+
+use lifecycle::{process_stopped, stop_group};
+use startup::check_backend;
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,8 +22,8 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use signal_hook::consts::signal::{SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 
-use crate::agent::{AgentOutput, BackendKind, BlockingOutput, Redactor};
-use crate::child::{self, ChildEvent, ExitStatus, PtyOptions};
+use crate::agent::{AgentOutput, BlockingOutput, Redactor};
+use crate::child::{self, ChildEvent, ExitStatus};
 use crate::cli::{Config, Mode};
 use crate::detect::{DetectSettings, Detector};
 use crate::heal::events::{Event as Ev, EventLog};
@@ -166,38 +173,6 @@ impl Supervisor {
         })
     }
 
-    /// The startup lines: backend and models, then what is watched.
-    fn banner(&self) {
-        let heal = &self.cfg.heal;
-        if heal.dry_run {
-            status::info("Dry run: errors are reported, no agent runs.");
-        } else {
-            let (triage, fix) = heal.backend.model_labels();
-            status::info(&format!(
-                "Backend: {} · triage model: {triage} · fix model: {fix}{}",
-                heal.backend.kind.name(),
-                if heal.backend.allow_shell {
-                    " · shell allowed"
-                } else {
-                    ""
-                }
-            ));
-            if heal.backend.kind == BackendKind::Cursor {
-                status::info(&format!(
-                    "Workspace: {} (agent --workspace)",
-                    self.cfg.workspace.display()
-                ));
-                if !heal.backend.allow_shell {
-                    // Least privilege cannot be enforced by flags here: say so.
-                    status::warn(
-                        "Cursor's agent can run shell commands under --force and has no flag to withhold them; restrict it in .cursor/cli.json.",
-                    );
-                }
-            }
-        }
-        status::info(&format!("Watching: {}", self.cfg.command.display()));
-    }
-
     /// Runs the command until otorepair should exit; returns the exit code.
     pub fn run(mut self) -> i32 {
         term::install_panic_hook(panic_stop_child);
@@ -272,77 +247,18 @@ impl Supervisor {
         }
     }
 
-    /// Starts a new generation of the child. On failure returns the exit code a
-    /// shell would give.
-    fn spawn(&mut self) -> Result<Pid, i32> {
-        self.gen += 1;
-        let gen = self.gen;
-        let tx = self.tx.clone();
-        let report = move |e: ChildEvent| {
-            let _ = tx.send(Event::Child(gen, e));
-        };
-        self.modes.clear();
-        let spawned = match self.cfg.mode {
-            Mode::Pty => {
-                let size = self
-                    .tty_fd
-                    .and_then(term::window_size)
-                    .or_else(|| term::window_size(1))
-                    .unwrap_or_else(term::default_size);
-                let opts = PtyOptions {
-                    size,
-                    termios: self.user_termios.as_ref(),
-                };
-                child::spawn_pty(
-                    &self.cfg.command,
-                    &self.cfg.workspace,
-                    &opts,
-                    self.output.clone(),
-                    self.modes.clone(),
-                    report,
-                )
-            }
-            Mode::Pipe => child::spawn_pipe(
-                &self.cfg.command,
-                &self.cfg.workspace,
-                self.tty_fd,
-                self.output.clone(),
-                self.modes.clone(),
-                report,
-            ),
-        };
-        match spawned {
-            Ok(c) => {
-                CHILD_PGID.store(c.pid.as_raw(), Ordering::SeqCst);
-                self.router.set_target(c.master.clone());
-                self.master = c.master;
-                self.child = Some(Running {
-                    gen,
-                    pid: c.pid,
-                    pumps_open: c.pumps,
-                    exit: None,
-                    last_output: Instant::now(),
-                    exited_at: None,
-                });
-                status::debug(1, &format!("started PID {}", c.pid));
-                Ok(c.pid)
-            }
-            Err(e) => {
-                let (msg, code) = child::spawn_failure(&self.cfg.command, &e);
-                status::write_stderr(&format!("otorepair: {msg}\n"));
-                Err(code)
-            }
-        }
-    }
-
     fn event_loop(&mut self) -> i32 {
+        // The last deadline handled, to notice one that handling did not clear
+        // (which would otherwise spin).
+        let mut handled: Option<Instant> = None;
         loop {
-            let deadline = self.next_deadline();
+            let now = Instant::now();
+            let deadline = self.next_deadline().filter(|&at| Some(at) != handled);
+            // A deadline that passed while events kept arriving is handled before
+            // the next event: steady output must not starve a settle or a timeout.
             let event = match deadline {
-                Some(at) => match self
-                    .rx
-                    .recv_timeout(at.saturating_duration_since(Instant::now()))
-                {
+                Some(at) if at <= now => None,
+                Some(at) => match self.rx.recv_timeout(at - now) {
                     Ok(e) => Some(e),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => return 1,
@@ -352,10 +268,17 @@ impl Supervisor {
                     Err(_) => return 1,
                 },
             };
-            if let Some(code) = match event {
-                Some(e) => self.handle(e),
-                None => self.on_deadline(),
-            } {
+            let result = match event {
+                Some(e) => {
+                    handled = None;
+                    self.handle(e)
+                }
+                None => {
+                    handled = deadline;
+                    self.on_deadline()
+                }
+            };
+            if let Some(code) = result {
                 return code;
             }
         }
@@ -367,7 +290,7 @@ impl Supervisor {
             .as_ref()
             .and_then(|r| Some((r.last_output + DRAIN_QUIET).min(r.exited_at? + DRAIN_MAX)));
         let fix = match &self.phase {
-            Phase::Fixing(run) => Some(run.deadline),
+            Phase::Fixing(run) if !run.stopping() => Some(run.deadline),
             _ => None,
         };
         [drain, fix, self.detector.deadline()]
@@ -446,7 +369,7 @@ impl Supervisor {
             }
         }
         if self.detector.deadline().is_some_and(|d| now >= d) {
-            if let Some(block) = self.detector.poll(now) {
+            while let Some(block) = self.detector.poll(now) {
                 self.on_suspect(block);
             }
         }
@@ -582,99 +505,6 @@ impl Supervisor {
         }
     }
 
-    fn push_window_size(&self) {
-        if let (Some(master), Some(fd)) = (self.master.as_ref(), self.tty_fd) {
-            if let Some(ws) = term::window_size(fd) {
-                use std::os::fd::AsRawFd;
-                term::set_window_size(master.as_raw_fd(), &ws);
-            }
-        }
-    }
-
-    /// Makes a full-screen child redraw: a size change it must react to, then the
-    /// real size again.
-    fn nudge_repaint(&self) {
-        if let (Some(master), Some(fd)) = (self.master.as_ref(), self.tty_fd) {
-            if let Some(ws) = term::window_size(fd) {
-                use std::os::fd::AsRawFd;
-                let mut smaller = ws;
-                smaller.ws_row = ws.ws_row.saturating_sub(1).max(1);
-                term::set_window_size(master.as_raw_fd(), &smaller);
-                term::set_window_size(master.as_raw_fd(), &ws);
-            }
-        }
-    }
-
-    /// The child was stopped (Ctrl-Z): give the terminal back and stop ourselves, as
-    /// a shell job would; on `fg`, take it again and continue the child.
-    fn suspend_with_child(&mut self, pid: Pid) {
-        let modes = self.modes.get();
-        if self.raw.is_some() {
-            let _exclusive = self.output.exclusive();
-            term::restore();
-        }
-        if self.cfg.mode == Mode::Pipe {
-            if let Some(fd) = self.tty_fd {
-                term::set_foreground(fd, nix::unistd::getpgrp());
-            }
-        }
-        let _ = nix::sys::signal::raise(Signal::SIGSTOP);
-        // Continued (fg): take the terminal again and wake the child up.
-        if let Some(raw) = self.raw.as_ref() {
-            raw.reenter();
-            // Put back the screen modes the restore switched off, then the size
-            // push below makes a full-screen program repaint.
-            let set = ModeFlags::set_sequence(modes);
-            if !set.is_empty() {
-                self.output.own_bytes(1, &set);
-            }
-        }
-        if self.cfg.mode == Mode::Pipe {
-            if let Some(fd) = self.tty_fd {
-                term::set_foreground(fd, pid);
-            }
-        }
-        if modes & crate::screen::mode::ALT_SCREEN != 0 {
-            self.nudge_repaint();
-        } else {
-            self.push_window_size();
-        }
-        child::signal_group(pid, Signal::SIGCONT);
-    }
-
-    /// Stops the child's whole process group: SIGTERM, a grace period, SIGKILL, and
-    /// waits until the group is gone (so a restart can bind the same port).
-    fn stop_child(&mut self) {
-        let Some(running) = self.child.as_ref() else {
-            return;
-        };
-        let (pid, gen) = (running.pid, running.gen);
-        child::signal_group(pid, Signal::SIGTERM);
-        let mut exited = running.exit.is_some();
-        let deadline = Instant::now() + STOP_GRACE;
-        while !exited {
-            match self
-                .rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(Event::Child(g, ChildEvent::Exited(_))) if g == gen => exited = true,
-                Ok(Event::Signal(s)) if s == SIGTERM || s == SIGQUIT => break,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        // Grandchildren may outlive the leader: the group as a whole must go.
-        if !child::wait_group_gone(
-            pid,
-            Instant::now() + Duration::from_millis(if exited { 300 } else { 0 }),
-        ) {
-            child::signal_group(pid, Signal::SIGKILL);
-            child::wait_group_gone(pid, Instant::now() + Duration::from_secs(2));
-        }
-        self.child = None;
-        CHILD_PGID.store(0, Ordering::SeqCst);
-    }
-
     /// Restores the terminal exactly as it was and returns the exit code.
     fn finish(&mut self, code: i32) -> i32 {
         match &self.phase {
@@ -696,61 +526,6 @@ impl Supervisor {
         }
         code
     }
-}
-
-/// Stops whatever is left of a process group: SIGTERM, grace, SIGKILL.
-fn stop_group(pgid: Pid) {
-    if !child::group_alive(pgid) {
-        return;
-    }
-    child::signal_group(pgid, Signal::SIGTERM);
-    if !child::wait_group_gone(pgid, Instant::now() + STOP_GRACE) {
-        child::signal_group(pgid, Signal::SIGKILL);
-        child::wait_group_gone(pgid, Instant::now() + Duration::from_secs(2));
-    }
-}
-
-/// The backend's executable must be installed (and Cursor logged in) before the
-/// command starts, not when the first error needs it.
-fn check_backend(cfg: &Config) -> Result<(), StartupError> {
-    let setup = &cfg.heal.backend;
-    if setup.kind == BackendKind::Custom {
-        return Ok(());
-    }
-    let path = std::env::var_os("PATH");
-    let exe = setup.check_installed(path.as_deref()).map_err(|msg| {
-        let (message, hint) = match msg.split_once("; ") {
-            Some((m, h)) => (m.to_string(), Some(h.to_string())),
-            None => (msg, None),
-        };
-        StartupError { message, hint }
-    })?;
-    if setup.kind == BackendKind::Cursor {
-        let has_key = std::env::var_os("CURSOR_API_KEY").is_some_and(|v| !v.is_empty());
-        let status_cmd = crate::agent::backend::cursor_status_command(&exe, &cfg.workspace);
-        crate::agent::cursor_auth_check(
-            has_key,
-            &status_cmd,
-            crate::agent::backend::CURSOR_STATUS_TIMEOUT,
-        )
-        .map_err(|message| StartupError {
-            message,
-            hint: Some("run `agent login`, or set CURSOR_API_KEY".into()),
-        })?;
-    }
-    Ok(())
-}
-
-/// Whether `pid` is stopped right now (state T in /proc).
-fn process_stopped(pid: Pid) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit(')')
-                .next()
-                .map(|r| r.trim_start().starts_with('T'))
-        })
-        .unwrap_or(false)
 }
 
 /// Runs otorepair with a validated config.

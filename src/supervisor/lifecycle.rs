@@ -1,0 +1,199 @@
+//! The child's life cycle: spawning a generation, its window size, suspending
+//! with it (Ctrl-Z), and stopping its whole process group.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use signal_hook::consts::signal::{SIGQUIT, SIGTERM};
+
+use crate::child::{self, ChildEvent, PtyOptions};
+use crate::cli::Mode;
+use crate::screen::ModeFlags;
+use crate::status;
+use crate::term;
+
+use super::{Event, Running, Supervisor, CHILD_PGID, STOP_GRACE};
+
+impl Supervisor {
+    /// Starts a new generation of the child. On failure returns the exit code a
+    /// shell would give.
+    pub(super) fn spawn(&mut self) -> Result<Pid, i32> {
+        self.gen += 1;
+        let gen = self.gen;
+        let tx = self.tx.clone();
+        let report = move |e: ChildEvent| {
+            let _ = tx.send(Event::Child(gen, e));
+        };
+        self.modes.clear();
+        let spawned = match self.cfg.mode {
+            Mode::Pty => {
+                let size = self
+                    .tty_fd
+                    .and_then(term::window_size)
+                    .or_else(|| term::window_size(1))
+                    .unwrap_or_else(term::default_size);
+                let opts = PtyOptions {
+                    size,
+                    termios: self.user_termios.as_ref(),
+                };
+                child::spawn_pty(
+                    &self.cfg.command,
+                    &self.cfg.workspace,
+                    &opts,
+                    self.output.clone(),
+                    self.modes.clone(),
+                    report,
+                )
+            }
+            Mode::Pipe => child::spawn_pipe(
+                &self.cfg.command,
+                &self.cfg.workspace,
+                self.tty_fd,
+                self.output.clone(),
+                self.modes.clone(),
+                report,
+            ),
+        };
+        match spawned {
+            Ok(c) => {
+                CHILD_PGID.store(c.pid.as_raw(), Ordering::SeqCst);
+                self.router.set_target(c.master.clone());
+                self.master = c.master;
+                self.child = Some(Running {
+                    gen,
+                    pid: c.pid,
+                    pumps_open: c.pumps,
+                    exit: None,
+                    last_output: Instant::now(),
+                    exited_at: None,
+                });
+                status::debug(1, &format!("started PID {}", c.pid));
+                Ok(c.pid)
+            }
+            Err(e) => {
+                let (msg, code) = child::spawn_failure(&self.cfg.command, &e);
+                status::write_stderr(&format!("otorepair: {msg}\n"));
+                Err(code)
+            }
+        }
+    }
+
+    pub(super) fn push_window_size(&self) {
+        if let (Some(master), Some(fd)) = (self.master.as_ref(), self.tty_fd) {
+            if let Some(ws) = term::window_size(fd) {
+                use std::os::fd::AsRawFd;
+                term::set_window_size(master.as_raw_fd(), &ws);
+            }
+        }
+    }
+
+    /// Makes a full-screen child redraw: a size change it must react to, then the
+    /// real size again.
+    pub(super) fn nudge_repaint(&self) {
+        if let (Some(master), Some(fd)) = (self.master.as_ref(), self.tty_fd) {
+            if let Some(ws) = term::window_size(fd) {
+                use std::os::fd::AsRawFd;
+                let mut smaller = ws;
+                smaller.ws_row = ws.ws_row.saturating_sub(1).max(1);
+                term::set_window_size(master.as_raw_fd(), &smaller);
+                term::set_window_size(master.as_raw_fd(), &ws);
+            }
+        }
+    }
+
+    /// The child was stopped (Ctrl-Z): give the terminal back and stop ourselves, as
+    /// a shell job would; on `fg`, take it again and continue the child.
+    pub(super) fn suspend_with_child(&mut self, pid: Pid) {
+        let modes = self.modes.get();
+        if self.raw.is_some() {
+            let _exclusive = self.output.exclusive();
+            term::restore();
+        }
+        if self.cfg.mode == Mode::Pipe {
+            if let Some(fd) = self.tty_fd {
+                term::set_foreground(fd, nix::unistd::getpgrp());
+            }
+        }
+        let _ = nix::sys::signal::raise(Signal::SIGSTOP);
+        // Continued (fg): take the terminal again and wake the child up.
+        if let Some(raw) = self.raw.as_ref() {
+            raw.reenter();
+            // Put back the screen modes the restore switched off, then the size
+            // push below makes a full-screen program repaint.
+            let set = ModeFlags::set_sequence(modes);
+            if !set.is_empty() {
+                self.output.own_bytes(1, &set);
+            }
+        }
+        if self.cfg.mode == Mode::Pipe {
+            if let Some(fd) = self.tty_fd {
+                term::set_foreground(fd, pid);
+            }
+        }
+        if modes & crate::screen::mode::ALT_SCREEN != 0 {
+            self.nudge_repaint();
+        } else {
+            self.push_window_size();
+        }
+        child::signal_group(pid, Signal::SIGCONT);
+    }
+
+    /// Stops the child's whole process group: SIGTERM, a grace period, SIGKILL, and
+    /// waits until the group is gone (so a restart can bind the same port).
+    pub(super) fn stop_child(&mut self) {
+        let Some(running) = self.child.as_ref() else {
+            return;
+        };
+        let (pid, gen) = (running.pid, running.gen);
+        child::signal_group(pid, Signal::SIGTERM);
+        let mut exited = running.exit.is_some();
+        let deadline = Instant::now() + STOP_GRACE;
+        while !exited {
+            match self
+                .rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(Event::Child(g, ChildEvent::Exited(_))) if g == gen => exited = true,
+                Ok(Event::Signal(s)) if s == SIGTERM || s == SIGQUIT => break,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        // Grandchildren may outlive the leader: the group as a whole must go.
+        if !child::wait_group_gone(
+            pid,
+            Instant::now() + Duration::from_millis(if exited { 300 } else { 0 }),
+        ) {
+            child::signal_group(pid, Signal::SIGKILL);
+            child::wait_group_gone(pid, Instant::now() + Duration::from_secs(2));
+        }
+        self.child = None;
+        CHILD_PGID.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Stops whatever is left of a process group: SIGTERM, grace, SIGKILL.
+pub(super) fn stop_group(pgid: Pid) {
+    if !child::group_alive(pgid) {
+        return;
+    }
+    child::signal_group(pgid, Signal::SIGTERM);
+    if !child::wait_group_gone(pgid, Instant::now() + STOP_GRACE) {
+        child::signal_group(pgid, Signal::SIGKILL);
+        child::wait_group_gone(pgid, Instant::now() + Duration::from_secs(2));
+    }
+}
+
+/// Whether `pid` is stopped right now (state T in /proc).
+pub(super) fn process_stopped(pid: Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|r| r.trim_start().starts_with('T'))
+        })
+        .unwrap_or(false)
+}
