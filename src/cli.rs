@@ -200,7 +200,7 @@ fn resolve_workspace(
 
 const USAGE_HINT: &str = "run `otorepair --help` for usage";
 
-/// Parses `args` (including argv[0]) and the environment `env` into a config.
+/// Parses `args` (including `argv[0]`) and the environment `env` into a config.
 pub fn parse<I, T>(args: I, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Parsed, UsageError>
 where
     I: IntoIterator<Item = T>,

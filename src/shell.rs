@@ -1,7 +1,7 @@
 //! Shell integration: `otorepair init SHELL` prints a snippet for the shell's rc
 //! file that wraps the commands named in `OTOREPAIR_WRAP`, and
 //! `otorepair completions SHELL` prints a completion script generated from the
-//! [`Cli`](crate::cli::Cli) definition, so it never drifts from the real flags.
+//! [`Cli`] definition, so it never drifts from the real flags.
 //!
 //! The snippets live in `shell/` for people who source files; they are embedded
 //! here with `include_str!`, so there is one copy of each.

@@ -1,6 +1,7 @@
 //! The supervisor: the one place that knows the order of things. It owns the event
 //! loop (one channel, waiting on deadlines, never polling), the child's life cycle,
-//! and the way out; [`heal`] holds the crash and live-error paths.
+//! and the way out; `heal` (with `triage`, `fix`) holds the crash and live-error
+//! paths, `lifecycle` the child, `startup` the checks before it starts.
 
 mod fix;
 mod heal;
