@@ -1,7 +1,7 @@
 //! The `otorepair` binary: parse, validate, run, exit with the right code.
 //!
 //! Subcommands are recognised only as the very first argument, so
-//! `otorepair -- undo` (or `-- init`) still runs a program of that name.
+//! `otorepair -- undo` (or `-- init`, `-- man`) still runs a program of that name.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Some("undo") => undo(&args[2..]),
         Some("init") => print_or_fail(shell::init(&args[2..])),
         Some("completions") => print_or_fail(shell::completions(&args[2..])),
+        Some("man") => print_or_fail(shell::man_page()),
         Some("config") => config(&args[2..]),
         _ => run(args),
     };

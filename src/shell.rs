@@ -222,3 +222,13 @@ mod tests {
         }
     }
 }
+
+/// `otorepair man`: the manual page (roff), generated from the same clap
+/// definition as `--help`, e.g. `otorepair man > ~/.local/share/man/man1/otorepair.1`.
+pub fn man_page() -> Outcome {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .map_err(|e| UsageError::new(format!("cannot render the man page: {e}"), None))?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}

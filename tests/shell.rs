@@ -402,3 +402,18 @@ fn dashes_run_a_program_named_like_a_subcommand() {
         assert_eq!(out.status.code(), Some(0));
     }
 }
+
+#[test]
+fn man_page_is_generated_from_the_flags() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_otorepair"))
+        .arg("man")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH otorepair 1"), "{page}");
+    assert!(
+        page.contains("backend") && page.contains("max\\-attempts"),
+        "{page}"
+    );
+}
