@@ -46,11 +46,21 @@ fn is_library(path: &str) -> bool {
         || path.starts_with("/rustc/")
         || path.contains("/.cargo/registry/")
         || path.contains("/go/src/")
+        || is_go_library(path)
         || path.starts_with("java.")
         || path.starts_with("java.base/")
         || path.starts_with("jdk.")
         || path.starts_with("sun.")
         || path == "[internal function]"
+}
+
+/// Go's standard library outside `/go/src/` (Debian's `/usr/lib/go-1.19/src/`,
+/// Homebrew's `libexec/src/`) and the module cache (`/go/pkg/mod/`).
+fn is_go_library(path: &str) -> bool {
+    path.ends_with(".go")
+        && (path.contains("/pkg/mod/")
+            || path.contains("/libexec/src/")
+            || re!(r"/go-[\d.]+/src/").is_match(path))
 }
 
 fn push_file(files: &mut Vec<FileRef>, path: &str, line: Option<u32>) {
@@ -274,7 +284,7 @@ fn rust(lines: &[&str]) -> Analysis {
 
 fn go(lines: &[&str]) -> Analysis {
     let head_re = re!(r"^(panic|fatal error): (.*)$");
-    let fn_re = re!(r"^([\w./*()\-]+?)\(.*\)$");
+    let fn_re = re!(r"^([\w./*()\-]+?)\([^()]*\)$");
     let loc_re = re!(r"^\t(.+?\.go):(\d+)");
     let build_re = re!(r"^((?:\./)?\S+\.go):(\d+):\d+: (.*)$");
     let mut a = Analysis::default();
@@ -328,6 +338,7 @@ fn ruby(lines: &[&str]) -> Analysis {
     let head_re = re!(r"^(\S.*?\.rb):(\d+):in [`'](?:[\w:]+[#.])?(.+?)': (.*) \(([A-Z][\w:]*)\)$");
     let rails_re = re!(r"^\s?([A-Z][\w:]*) \((.*)\):\s*$");
     let frame_re = re!(r"^\s+(?:from )?(\S.*?\.rb):(\d+):in [`'](?:[\w:]+[#.])?(.+?)'");
+    let syntax_re = re!(r"^(\S+\.rb):(\d+): syntax error, (.*)$");
     let mut a = Analysis::default();
     let mut frames: Vec<Frame> = Vec::new();
     for l in lines {
@@ -335,10 +346,21 @@ fn ruby(lines: &[&str]) -> Analysis {
             push_file(&mut a.files, &c[1], num(c.get(2)));
             a.kind = c[5].to_string();
             a.message = c[4].to_string();
-            frames.push(Frame {
-                path: c[1].to_string(),
-                func: Some(c[3].to_string()),
-            });
+            // `in '/'`: an operator written in C names the caller's line; the next frame
+            // names the caller.
+            if c[3].contains(|ch: char| ch.is_alphanumeric() || ch == '_') {
+                frames.push(Frame {
+                    path: c[1].to_string(),
+                    func: Some(c[3].to_string()),
+                });
+            }
+        } else if let Some(c) = syntax_re.captures(l) {
+            push_file(&mut a.files, &c[1], num(c.get(2)));
+            if a.kind.is_empty() {
+                a.kind = "SyntaxError".into();
+                a.message = c[3].to_string();
+                a.file = Some(c[1].to_string());
+            }
         } else if let Some(c) = frame_re.captures(l) {
             push_file(&mut a.files, &c[1], num(c.get(2)));
             frames.push(Frame {
@@ -352,7 +374,9 @@ fn ruby(lines: &[&str]) -> Analysis {
             }
         }
     }
-    apply(&mut a, pick(frames.iter()));
+    if a.file.is_none() {
+        apply(&mut a, pick(frames.iter()));
+    }
     a
 }
 
@@ -364,11 +388,14 @@ fn php(lines: &[&str]) -> Analysis {
     let fatal_re =
         re!(r"^(?:PHP )?(Fatal error|Parse error):\s+(.*?) in (\S+?)(?: on line |:)(\d+)$");
     let frame_re = re!(r"^#\d+ (\S+?)\((\d+)\): (.+?)\(");
+    // TypeError: ", called in FILE on line N and defined" (the frames say it)
+    let called_re = re!(r", called in \S+ on line \d+(?: and defined)?$");
     let mut a = Analysis::default();
     for l in lines {
         if let Some(c) = uncaught_re.captures(l) {
             a.kind = c.get(1).or(c.get(3)).map_or("", |m| m.as_str()).to_string();
-            a.message = c.get(2).or(c.get(4)).map_or("", |m| m.as_str()).to_string();
+            let message = c.get(2).or(c.get(4)).map_or("", |m| m.as_str());
+            a.message = called_re.replace(message, "").into_owned();
             push_file(&mut a.files, &c[5], num(c.get(6)));
             a.file = Some(c[5].to_string());
         } else if let Some(c) = exc_re.captures(l) {
@@ -408,4 +435,55 @@ fn typescript(lines: &[&str]) -> Analysis {
         }
     }
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(a: &Analysis) -> (Option<&str>, Option<&str>) {
+        (a.func.as_deref(), a.file.as_deref())
+    }
+
+    #[test]
+    fn go_method_frames_and_debian_goroot() {
+        let a = go(&[
+            "panic: assignment to entry in nil map",
+            "goroutine 6 [running]:",
+            "main.(*cache).put(...)",
+            "\t/app/main.go:10",
+        ]);
+        assert_eq!(named(&a), (Some("main.(*cache).put"), Some("/app/main.go")));
+        let a = go(&[
+            "fatal error: all goroutines are asleep - deadlock!",
+            "goroutine 1 [semacquire]:",
+            "sync.runtime_Semacquire(0xc000096060?)",
+            "\t/usr/lib/go-1.19/src/runtime/sema.go:62 +0x25",
+            "main.main()",
+            "\t/app/main.go:18 +0x112",
+        ]);
+        assert_eq!(named(&a), (Some("main.main"), Some("/app/main.go")));
+    }
+
+    #[test]
+    fn ruby_operator_frame_names_its_caller() {
+        let a = ruby(&[
+            "zerodiv.rb:2:in `/': divided by 0 (ZeroDivisionError)",
+            "\tfrom zerodiv.rb:2:in `average'",
+        ]);
+        assert_eq!(named(&a), (Some("average"), Some("zerodiv.rb")));
+        let a = ruby(&["s.rb:4: syntax error, unexpected end-of-input, expecting `end'"]);
+        assert_eq!(a.kind, "SyntaxError");
+        assert_eq!(a.message, "unexpected end-of-input, expecting `end'");
+    }
+
+    #[test]
+    fn php_type_error_drops_called_in() {
+        let a = php(&["PHP Fatal error:  Uncaught TypeError: f(): Argument #1 ($a) must be of type array, string given, called in /app/t.php on line 11 and defined in /app/t.php:4"]);
+        assert_eq!(
+            a.message,
+            "f(): Argument #1 ($a) must be of type array, string given"
+        );
+        assert_eq!(a.file.as_deref(), Some("/app/t.php"));
+    }
 }

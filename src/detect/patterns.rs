@@ -198,6 +198,8 @@ const STARTS: &[(&str, Eco, bool, bool, u8)] = &[
         false,
         0,
     ),
+    // Ruby <= 3.3 (parse.y): the source line and a caret follow.
+    (r"^\S+\.rb:\d+: syntax error, ", Eco::Ruby, true, false, 2),
     (
         r"^\s?[A-Z][\w:]*(?:Error|Exception|Invalid|NotFound) \(.*\):\s*$",
         Eco::Ruby,
@@ -362,6 +364,10 @@ static_regex!(
     r"^(?:\[signal |exit status \d+|\S+\.go:\d+:\d+: )"
 );
 static_regex!(re_ruby_frame, r"^\s+(?:from )?\S.*:\d+:in ");
+static_regex!(
+    re_ruby_misc,
+    r"^(?:Did you mean\?|\S+\.rb:\d+: syntax error, )"
+);
 static_regex!(re_php_cont, r"^(?:Stack trace:|#\d+ )");
 static_regex!(re_php_end, r"^(?:#\d+ \{main\}|\s+thrown in )");
 static_regex!(re_ts_cont, r"^(?:\d+\s|\S.*\.[mc]?tsx?[:(]\d+)");
@@ -459,6 +465,9 @@ pub(crate) fn continues(eco: Eco, st: ContState, text: &str) -> Cont {
         Eco::Ruby => {
             if re_ruby_frame().is_match(text) {
                 Cont::Belongs(Some(true))
+            } else if indented || re_ruby_misc().is_match(text) {
+                // error_highlight's source line and carets, did_you_mean, more syntax errors
+                Cont::Belongs(None)
             } else {
                 Cont::Foreign
             }
