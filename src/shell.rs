@@ -167,6 +167,16 @@ fn parse_sub<P: Parser>(
     }
 }
 
+/// `otorepair man`: the manual page (roff), generated from the same clap
+/// definition as `--help`, e.g. `otorepair man > ~/.local/share/man/man1/otorepair.1`.
+pub fn man_page() -> Outcome {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .map_err(|e| UsageError::new(format!("cannot render the man page: {e}"), None))?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,14 +231,4 @@ mod tests {
             assert!(text.contains("fix-timeout"), "{}: {text}", s.name());
         }
     }
-}
-
-/// `otorepair man`: the manual page (roff), generated from the same clap
-/// definition as `--help`, e.g. `otorepair man > ~/.local/share/man/man1/otorepair.1`.
-pub fn man_page() -> Outcome {
-    let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut out)
-        .map_err(|e| UsageError::new(format!("cannot render the man page: {e}"), None))?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
 }
