@@ -19,8 +19,19 @@ The command comes in one of two forms:
   otorepair [OPTIONS] -- PROG [ARGS]...   a program run directly, whatever its name
 Several words without `--` also run a program directly.
 
+Subcommands, recognised only as the very first argument (`otorepair -- undo`
+runs a program named undo):
+  otorepair undo [--workspace DIR]      restore the files the last fix changed
+  otorepair config [OPTIONS]            resolved settings and where each came from
+  otorepair init bash|zsh|fish          shell integration (wraps OTOREPAIR_WRAP)
+  otorepair completions bash|zsh|fish   completion script
+  otorepair man                         manual page
+
+Settings also come from .otorepair.toml and ~/.config/otorepair/config.toml
+(flag > env > project file > user file > default).
+
 Exit status: the command's own (128+N when killed by signal N); 130 when stopped
-with Ctrl-C; 2 for bad usage.";
+with Ctrl-C; 1 when giving up on a crash without a terminal; 2 for bad usage.";
 
 /// Runs a dev command in a pseudo-terminal and heals it with a coding agent when it
 /// crashes or prints an error.
