@@ -15,7 +15,7 @@ pub use crate::config::{HealConfig, OnFix};
 
 const AFTER_HELP: &str = "\
 The command comes in one of two forms:
-  otorepair [OPTIONS] \"CMD\"             a shell command line, run by sh -c
+  otorepair [OPTIONS] \"CMD\"               a shell command line, run by sh -c
   otorepair [OPTIONS] -- PROG [ARGS]...   a program run directly, whatever its name
 Several words without `--` also run a program directly.
 
