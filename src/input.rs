@@ -79,8 +79,15 @@ impl InputRouter {
             Ok(mut t) => match t.master.clone() {
                 Some(m) => m,
                 None => {
+                    // Signal keys (Ctrl-C, Ctrl-\\, Ctrl-Z) were meant for the child
+                    // that died; they must not hit the restarted one.
                     let room = PENDING_LIMIT.saturating_sub(t.pending.len());
-                    t.pending.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                    t.pending.extend(
+                        bytes
+                            .iter()
+                            .filter(|&&b| !matches!(b, 0x03 | 0x1c | 0x1a))
+                            .take(room),
+                    );
                     return;
                 }
             },

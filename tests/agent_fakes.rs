@@ -295,3 +295,44 @@ fn cursor_status_preflight() {
         Ok(())
     );
 }
+
+#[test]
+fn what_an_agent_leaves_running_does_not_outlive_its_run() {
+    // An agent that starts a background process (stdout closed, so the run ends)
+    // and exits: the leftover is stopped with the run.
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("leftover.pid");
+    let cmd = otorepair::agent::AgentCommand {
+        argv: vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "sleep 977 >/dev/null 2>&1 </dev/null & echo $! > {}; echo done",
+                pid_file.display()
+            ),
+        ],
+        cwd: dir.path().to_path_buf(),
+        env: Vec::new(),
+    };
+    let out =
+        otorepair::agent::run_blocking(&cmd, String::new(), std::time::Duration::from_secs(20))
+            .unwrap();
+    assert_eq!(out.outcome.code, Some(0));
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.contains(") Z") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "leftover {pid} still running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -961,3 +961,80 @@ fn a_flood_of_output_does_not_starve_the_settle() {
     let end = text.find("END").expect("no END");
     assert!(reported < end, "reported only after the flood");
 }
+
+#[test]
+fn a_crash_after_a_quiet_spell_still_hands_its_traceback_to_the_fix() {
+    // The exit can be reported before the parser has passed on the last lines;
+    // they must still make it into the crash block (this raced half the time).
+    for _ in 0..8 {
+        let mut t = Term::spawn(
+            &[
+                "--dry-run",
+                "sleep 0.3; printf 'Traceback (most recent call last):\\n  File \"/srv/app.py\", line 3, in <module>\\n    main()\\nZeroDivisionError: division by zero\\n'; exit 1",
+            ],
+            Opts::default(),
+        );
+        assert_eq!(t.wait(), 1);
+        assert!(
+            t.text()
+                .contains("would fix: ZeroDivisionError: division by zero"),
+            "{}",
+            t.text()
+        );
+    }
+}
+
+#[test]
+fn exiting_during_a_fix_closes_the_panel_and_shows_the_held_output() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "import time, traceback\n\
+         def load():\n    raise ValueError('config entry missing')\n\
+         try:\n    load()\nexcept Exception:\n    traceback.print_exc()\n\
+         time.sleep(2)\nprint('FINAL', 'RESULT', 42, flush=True)\n",
+    )
+    .unwrap();
+    let mut t = Term::spawn(
+        &[
+            "--agent-cmd",
+            "cat >/dev/null; echo working; sleep 30",
+            "--triage-cmd",
+            "cat >/dev/null; echo ERROR",
+            "--",
+            "python3",
+            "app.py",
+        ],
+        Opts {
+            cwd: Some(dir.path()),
+            ..Opts::default()
+        },
+    );
+    assert_eq!(t.wait(), 0);
+    let text = t.text();
+    assert!(text.contains("Fix interrupted"), "{text}");
+    let closed = text.find("Fix interrupted").unwrap();
+    let last = text.find("FINAL RESULT 42").expect("held output lost");
+    assert!(last > closed, "{text}");
+}
+
+#[test]
+fn in_pipe_mode_ctrl_c_reaches_otorepair_to_abort_a_crash_fix() {
+    // --no-pty at a terminal: the child had the terminal's foreground; once it
+    // has died, Ctrl-C must reach otorepair.
+    let dir = example("crash_on_start");
+    let mut t = Term::spawn(
+        &["--no-pty", "--max-attempts", "1", "--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![("FAKE_AGENT_SLEEP", s("60"))],
+            ..Opts::default()
+        },
+    );
+    t.expect("Reading the file named in the error.");
+    t.send(b"\x03");
+    t.expect("Ctrl-C: stopping the agent");
+    t.expect("aborted");
+    let code = t.wait();
+    assert_eq!(code, 1, "{}", t.text());
+}

@@ -320,6 +320,15 @@ fn bad_input_is_one_clear_line_and_exit_2() {
     }
 }
 
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}
+
 fn process_state(pid: i32) -> char {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     stat.rsplit(')')
@@ -344,6 +353,12 @@ fn ctrl_z_suspends_child_and_otorepair_and_fg_resumes_both() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(!t.is_raw(), "terminal left raw while suspended");
+    // The command is stopped too, not running on behind the user's back.
+    let child = processes_with("read x; echo got")
+        .into_iter()
+        .find(|&pid| parent_of(pid) == t.pid())
+        .expect("the child");
+    assert_eq!(process_state(child), 'T', "the command kept running");
     // `fg`: the shell continues otorepair, which takes the terminal and wakes the child.
     t.signal(libc::SIGCONT);
     let deadline = std::time::Instant::now() + common::DEADLINE;

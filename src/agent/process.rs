@@ -146,13 +146,22 @@ impl AgentProcess {
                     Ok(()) => remaining -= 1,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         let _ = killpg(pgid, Signal::SIGKILL);
+                        // A descendant that left the group (setsid) may still
+                        // hold a pipe: the exit is reported regardless.
                         for _ in 0..remaining {
-                            let _ = done_rx.recv();
+                            if done_rx.recv_timeout(Duration::from_secs(1)).is_err() {
+                                break;
+                            }
                         }
                         break;
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
+            }
+            // Whatever the agent left running in its group (a server it started
+            // with --allow-shell, say) must not outlive its run and hold a port.
+            if group_alive(pgid) {
+                let _ = killpg(pgid, Signal::SIGKILL);
             }
             deliver(&on_output, AgentOutput::Exited(outcome));
             finished_w.store(true, Ordering::SeqCst);

@@ -224,10 +224,14 @@ pub fn group_alive(pgid: Pid) -> bool {
 }
 
 /// Sends `signal` to the child's whole process group (grandchildren too), and
-/// SIGCONT so a stopped group can act on it.
+/// SIGCONT so a stopped group can act on a terminating signal.
 pub fn signal_group(pgid: Pid, signal: Signal) {
     let _ = killpg(pgid, signal);
-    if signal != Signal::SIGKILL && signal != Signal::SIGCONT {
+    let stops_or_continues = matches!(
+        signal,
+        Signal::SIGKILL | Signal::SIGCONT | Signal::SIGSTOP | Signal::SIGTSTP
+    );
+    if !stops_or_continues {
         let _ = killpg(pgid, Signal::SIGCONT);
     }
 }

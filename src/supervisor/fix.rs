@@ -32,14 +32,17 @@ pub(super) struct FixRun {
 }
 
 impl FixRun {
+    /// otorepair is exiting during the fix: stop the agent, close the panel, and
+    /// show what the command printed meanwhile.
+    pub(super) fn interrupt(self) {
+        self.process.stop();
+        self.overlay
+            .close("Fix interrupted: otorepair is exiting", false);
+    }
+
     /// The agent is being stopped (aborted or timed out); its exit ends the fix.
     pub(super) fn stopping(&self) -> bool {
         self.aborted || self.timed_out
-    }
-
-    /// Stops the agent now (we are exiting).
-    pub(super) fn stop_agent(&self) {
-        self.process.stop();
     }
 }
 

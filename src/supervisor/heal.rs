@@ -330,7 +330,11 @@ impl Supervisor {
                 }
                 None
             }
-            _ => None,
+            // Typed just as the fix ended: they were meant for the command.
+            _ => {
+                self.router.send_to_child(keys);
+                None
+            }
         }
     }
 }

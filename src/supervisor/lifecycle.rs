@@ -117,8 +117,11 @@ impl Supervisor {
             }
         }
         let _ = nix::sys::signal::raise(Signal::SIGSTOP);
-        // Continued (fg): take the terminal again and wake the child up.
-        if let Some(raw) = self.raw.as_ref() {
+        // Continued: with `fg`, take the terminal again; with `bg`, leave it to the
+        // shell (raw mode would break the user's prompt). Either way the child
+        // runs on.
+        let foreground = self.tty_fd.is_some_and(term::is_foreground);
+        if let Some(raw) = self.raw.as_ref().filter(|_| foreground) {
             raw.reenter();
             // Put back the screen modes the restore switched off, then the size
             // push below makes a full-screen program repaint.
@@ -127,7 +130,7 @@ impl Supervisor {
                 self.output.own_bytes(1, &set);
             }
         }
-        if self.cfg.mode == Mode::Pipe {
+        if self.cfg.mode == Mode::Pipe && foreground {
             if let Some(fd) = self.tty_fd {
                 term::set_foreground(fd, pid);
             }
@@ -156,8 +159,13 @@ impl Supervisor {
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
                 Ok(Event::Child(g, ChildEvent::Exited(_))) if g == gen => exited = true,
-                Ok(Event::Signal(s)) if s == SIGTERM || s == SIGQUIT => break,
-                Ok(_) => {}
+                // Everything else is handled after the stop, in order: a signal or
+                // a key that arrives meanwhile is not lost.
+                Ok(Event::Signal(s)) if s == SIGTERM || s == SIGQUIT => {
+                    self.deferred.push_back(Event::Signal(s));
+                    break;
+                }
+                Ok(e) => self.deferred.push_back(e),
                 Err(_) => break,
             }
         }

@@ -110,6 +110,8 @@ pub struct Supervisor {
     triage_cache: HashMap<String, bool>,
     /// Identifies agent runs, so output of an abandoned run is ignored.
     token: u64,
+    /// Events that arrived while the loop was busy stopping the child, handled next.
+    deferred: std::collections::VecDeque<Event>,
 }
 
 /// A problem found before the command starts: exit 2 with this message and hint.
@@ -171,6 +173,7 @@ impl Supervisor {
             paused: HashSet::new(),
             triage_cache: HashMap::new(),
             token: 0,
+            deferred: std::collections::VecDeque::new(),
         })
     }
 
@@ -258,6 +261,7 @@ impl Supervisor {
             // A deadline that passed while events kept arriving is handled before
             // the next event: steady output must not starve a settle or a timeout.
             let event = match deadline {
+                _ if !self.deferred.is_empty() => self.deferred.pop_front(),
                 Some(at) if at <= now => None,
                 Some(at) => match self.rx.recv_timeout(at - now) {
                     Ok(e) => Some(e),
@@ -289,7 +293,7 @@ impl Supervisor {
         let drain = self
             .child
             .as_ref()
-            .and_then(|r| Some((r.last_output + DRAIN_QUIET).min(r.exited_at? + DRAIN_MAX)));
+            .and_then(|r| r.exited_at.map(|at| drain_deadline(r.last_output, at)));
         let fix = match &self.phase {
             Phase::Fixing(run) if !run.stopping() => Some(run.deadline),
             _ => None,
@@ -376,7 +380,7 @@ impl Supervisor {
         }
         let running = self.child.as_ref()?;
         let exited_at = running.exited_at?;
-        if now >= (running.last_output + DRAIN_QUIET).min(exited_at + DRAIN_MAX) {
+        if now >= drain_deadline(running.last_output, exited_at) {
             let status = running.exit?;
             status::debug(
                 2,
@@ -392,13 +396,21 @@ impl Supervisor {
         let pid = self.child.take().map(|r| r.pid);
         CHILD_PGID.store(0, Ordering::SeqCst);
         // Whatever comes next (a fix, a restart) starts from a sane screen: switch
-        // off what the dead child left on, as on the way out.
+        // off what the dead child left on, as on the way out. While a fix holds the
+        // output, the reset queues behind the child's held bytes.
         if self.raw.is_some() {
             let reset = self.modes.reset_sequence();
             if !reset.is_empty() {
-                self.output.own_bytes(1, &reset);
+                self.output.child_bytes(1, &reset);
             }
             self.modes.clear();
+        }
+        // Pipe mode gave the terminal to the child's group; with it gone, Ctrl-C
+        // must reach otorepair again (to abort a fix).
+        if self.cfg.mode == Mode::Pipe {
+            if let Some(fd) = self.tty_fd {
+                term::set_foreground(fd, nix::unistd::getpgrp());
+            }
         }
         self.master = None;
         self.router.set_target(None);
@@ -497,6 +509,17 @@ impl Supervisor {
                 }
                 self.on_ctrl_c()
             }
+            SIGCONT => {
+                // Continued after a stop we did not cause (a background read got
+                // SIGTTIN, then `fg`): take the terminal again if it is ours.
+                if let (Some(raw), Some(fd)) = (self.raw.as_ref(), self.tty_fd) {
+                    if term::is_foreground(fd) {
+                        raw.reenter();
+                        self.push_window_size();
+                    }
+                }
+                None
+            }
             SIGTERM | SIGHUP | SIGQUIT => {
                 status::debug(1, &format!("received signal {sig}: stopping the command"));
                 self.stop_child();
@@ -508,9 +531,10 @@ impl Supervisor {
 
     /// Restores the terminal exactly as it was and returns the exit code.
     fn finish(&mut self, code: i32) -> i32 {
-        match &self.phase {
-            // Leaving in the middle of a fix or a triage: no agent outlives us.
-            Phase::Fixing(run) => run.stop_agent(),
+        match std::mem::replace(&mut self.phase, Phase::Running) {
+            // Leaving in the middle of a fix or a triage: no agent outlives us, the
+            // panel is closed and what the command printed meanwhile is shown.
+            Phase::Fixing(run) => run.interrupt(),
             Phase::Triaging { process, .. } => process.stop(),
             _ => {}
         }
@@ -527,6 +551,14 @@ impl Supervisor {
         }
         code
     }
+}
+
+/// When to stop waiting for the rest of a dead child's output: a quiet spell that
+/// starts no earlier than the exit (the waiter can report the exit before the
+/// parser has passed on the last lines, however quiet the child was before),
+/// capped in case a grandchild keeps the output open.
+fn drain_deadline(last_output: Instant, exited_at: Instant) -> Instant {
+    (last_output.max(exited_at) + DRAIN_QUIET).min(exited_at + DRAIN_MAX)
 }
 
 /// Runs otorepair with a validated config.

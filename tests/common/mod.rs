@@ -256,6 +256,16 @@ impl Term {
     }
 }
 
+impl Drop for Term {
+    /// A test that failed before `wait()` must not leave otorepair running.
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Runs otorepair with pipes (no terminal at all), as CI or a script would.
 pub fn run_piped(args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> std::process::Output {
     let mut cmd = Command::new(bin());
