@@ -1038,3 +1038,56 @@ fn in_pipe_mode_ctrl_c_reaches_otorepair_to_abort_a_crash_fix() {
     let code = t.wait();
     assert_eq!(code, 1, "{}", t.text());
 }
+
+#[test]
+fn a_live_fix_claims_only_what_the_agent_edited() {
+    // The server keeps writing its log while the agent works: the log is not part
+    // of the fix, in the overlay, the history, or undo.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "import time, traceback\n\
+         def load():\n    raise ValueError('config entry missing')\n\
+         try:\n    load()\nexcept Exception:\n    traceback.print_exc()\n\
+         for i in range(40):\n    open('server.log', 'a').write(f'request {i}\\n')\n    time.sleep(0.1)\n\
+         time.sleep(60)\n",
+    )
+    .unwrap();
+    let mut t = Term::spawn(
+        &["--on-fix", "wait", "--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![
+                ("FAKE_AGENT_SLEEP", s("1")),
+                (
+                    "FAKE_AGENT_EDIT",
+                    s("app.py::config entry missing::config entry absent"),
+                ),
+            ],
+            ..Opts::default()
+        },
+    );
+    t.expect("Fix applied in");
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+    let text = t.text();
+    assert!(text.contains("app.py +1 -1"), "{text}");
+    assert!(
+        !text.contains("server.log +"),
+        "the server's log counted as the fix: {text}"
+    );
+    let log_before_undo = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let out = std::process::Command::new(common::bin())
+        .arg("undo")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("server.log")).unwrap(),
+        log_before_undo
+    );
+    assert!(std::fs::read_to_string(dir.path().join("app.py"))
+        .unwrap()
+        .contains("config entry missing"));
+}

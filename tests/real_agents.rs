@@ -61,7 +61,7 @@ fn claude_cli_fixes_the_crash_with_otorepairs_flags() {
     assert!(
         result["permission_denials"]
             .as_array()
-            .map_or(true, |a| a.is_empty()),
+            .is_none_or(|a| a.is_empty()),
         "{ctx}"
     );
     let tools_used: Vec<&str> = events

@@ -29,9 +29,34 @@ pub(super) struct FixRun {
     snapshot: Option<Snapshot>,
     aborted: bool,
     timed_out: bool,
+    /// Files the agent's own tool calls named; `None` once it ran a shell command
+    /// (or never said), when any change in the workspace may be its work.
+    touched: Option<Vec<String>>,
+    named_any: bool,
 }
 
 impl FixRun {
+    /// Records the files an agent event says it edited.
+    fn note_files(&mut self, event: &AgentEvent) {
+        let named: Vec<String> = match event {
+            AgentEvent::Tool { name, detail } => match name.as_str() {
+                "Edit" | "Write" | "Delete" => vec![detail.clone()],
+                // A shell can change anything: every change may be the agent's.
+                "Run" => {
+                    self.touched = None;
+                    return;
+                }
+                _ => return,
+            },
+            AgentEvent::FilesChanged(files) => files.clone(),
+            _ => return,
+        };
+        self.named_any = true;
+        if let Some(t) = self.touched.as_mut() {
+            t.extend(named);
+        }
+    }
+
     /// otorepair is exiting during the fix: stop the agent, close the panel, and
     /// show what the command printed meanwhile.
     pub(super) fn interrupt(self) {
@@ -141,6 +166,8 @@ impl Supervisor {
                     snapshot,
                     aborted: false,
                     timed_out: false,
+                    touched: Some(Vec::new()),
+                    named_any: false,
                 }));
                 None
             }
@@ -164,6 +191,7 @@ impl Supervisor {
         match out {
             AgentOutput::Stdout(line) => {
                 for event in run.parser.feed_line(&line) {
+                    run.note_files(&event);
                     show(&run.overlay, &event);
                 }
                 None
@@ -206,11 +234,15 @@ impl Supervisor {
         };
         let mut run = *run;
         for event in run.parser.finish() {
+            run.note_files(&event);
             show(&run.overlay, &event);
         }
         let took = run.started.elapsed();
+        // Only what the agent's tools touched is the fix's (when it said so).
+        let touched = run.touched.clone().filter(|_| run.named_any);
+        let keep = |path: &str| touched.as_ref().is_none_or(|t| t.iter().any(|p| p == path));
         let files = match &run.snapshot {
-            Some(s) => s.finish(unix_now()).unwrap_or_else(|e| {
+            Some(s) => s.finish_only(unix_now(), keep).unwrap_or_else(|e| {
                 status::warn(&format!("cannot tell what the fix changed: {e:#}"));
                 Vec::new()
             }),

@@ -76,7 +76,18 @@ impl Snapshot {
     /// `.otorepair/last-fix.json` with a record of them (even when empty, so undo
     /// never takes back an older fix than the last one). `now` is unix seconds.
     pub fn finish(&self, now: u64) -> Result<Vec<FileChange>> {
-        let changed = self.changed()?;
+        self.finish_only(now, |_| true)
+    }
+
+    /// Like [`Snapshot::finish`], keeping only the changed paths `keep` accepts:
+    /// during a live fix the server and the user may change files too, and those
+    /// changes are not the fix's to report or to undo.
+    pub fn finish_only(&self, now: u64, keep: impl Fn(&str) -> bool) -> Result<Vec<FileChange>> {
+        let changed: Vec<Changed> = self
+            .changed()?
+            .into_iter()
+            .filter(|c| keep(&c.change.path))
+            .collect();
         undo::save(self.workspace(), now, &changed)?;
         Ok(changed.into_iter().map(|c| c.change).collect())
     }
