@@ -1,6 +1,7 @@
 //! The agent layer end to end against the fake CLIs in `fixtures/agents/`:
 //! the backend table's argv, the process runner and the stream parser together.
 
+mod common;
 use otorepair::agent::backend::{cursor_auth_check, cursor_status_command, find_on_path};
 use otorepair::agent::{
     parse_verdict, run_blocking, AgentEvent, AgentOutput, AgentProcess, BackendKind, BackendSetup,
@@ -318,21 +319,5 @@ fn what_an_agent_leaves_running_does_not_outlive_its_run() {
         otorepair::agent::run_blocking(&cmd, String::new(), std::time::Duration::from_secs(20))
             .unwrap();
     assert_eq!(out.outcome.code, Some(0));
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if stat.is_empty() || stat.contains(") Z") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "leftover {pid} still running"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    common::wait_pid_gone(common::read_pid(&pid_file), "the agent's leftover");
 }

@@ -534,14 +534,10 @@ fn the_fix_timeout_stops_the_agent_and_its_children() {
         err.contains("Fix failed after") && err.contains("timed out after 1s"),
         "{err}"
     );
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let gone = !Path::new(&format!("/proc/{pid}")).exists()
-        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"));
-    assert!(gone, "the agent's child {pid} survived the timeout");
+    common::wait_pid_gone(
+        common::read_pid(&pid_file),
+        "the agent's child after the timeout",
+    );
 }
 
 #[test]
@@ -926,9 +922,7 @@ fn no_agent_outlives_otorepair() {
     };
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait(), 143);
-    let alive =
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
-    assert!(!alive, "the triage agent's child {pid} outlived otorepair");
+    common::wait_pid_gone(pid, "the triage agent's child after otorepair exited");
 }
 
 #[test]

@@ -318,3 +318,30 @@ pub fn wait_no_processes(marker: &str) {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Whether `pid` has exited (gone, or a zombie waiting to be reaped).
+pub fn pid_gone(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    })
+}
+
+/// Waits until `pid` has exited; a SIGKILL is delivered asynchronously.
+pub fn wait_pid_gone(pid: i32, what: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    while !pid_gone(pid) {
+        assert!(Instant::now() < deadline, "{what} ({pid}) is still running");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pid a test fixture wrote to `path`.
+pub fn read_pid(path: &Path) -> i32 {
+    std::fs::read_to_string(path)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid")
+}
