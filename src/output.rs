@@ -31,15 +31,10 @@ pub struct Output {
     state: Mutex<State>,
 }
 
-/// Exclusive access to the terminal for otorepair's own text.
+/// Holds the terminal: no child chunk is written while it lives (used around the
+/// reset sequence on the way out).
 pub struct Exclusive<'a> {
     _guard: MutexGuard<'a, State>,
-}
-
-impl Exclusive<'_> {
-    pub fn write(&mut self, fd: RawFd, bytes: &[u8]) {
-        let _ = write_all_fd(borrow(fd), bytes);
-    }
 }
 
 fn borrow(fd: RawFd) -> BorrowedFd<'static> {
@@ -94,10 +89,6 @@ impl Output {
         if state.held.is_none() {
             state.held = Some(Held::default());
         }
-    }
-
-    pub fn is_held(&self) -> bool {
-        self.lock().held.is_some()
     }
 
     /// Shows everything held, in order, and goes back to passing output through.

@@ -3,6 +3,7 @@
 //! argv and environment otorepair uses for each backend.
 #![allow(dead_code)]
 
+use otorepair::agent::{BackendKind, BackendSetup, Role};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
@@ -336,78 +337,31 @@ impl Sandbox {
         env
     }
 
-    /// The exact argv otorepair's backend table gives the fix run.
+    /// The argv otorepair's backend table gives the fix run (without the
+    /// executable): taken from the table itself, so these tests prove the real one.
     pub fn fix_args(&self) -> Vec<String> {
-        let ws = self.ws.display().to_string();
-        let a: Vec<&str> = match self.cli {
-            Cli::Claude => vec![
-                "-p",
-                "--output-format",
-                "stream-json",
-                "--verbose",
-                "--permission-mode",
-                "acceptEdits",
-                "--tools",
-                "Read,Edit,Write,Glob,Grep",
-                "--no-session-persistence",
-            ],
-            Cli::Codex => vec![
-                "exec",
-                "--json",
-                "--sandbox",
-                "workspace-write",
-                "-c",
-                "sandbox_workspace_write.network_access=false",
-                "--skip-git-repo-check",
-                "-C",
-                &ws,
-                "-",
-            ],
-            Cli::Gemini => vec![
-                "-p",
-                "Fix the error described above, following the constraints given.",
-                "--skip-trust",
-                "--output-format",
-                "stream-json",
-                "--approval-mode",
-                "auto_edit",
-            ],
-        };
-        a.into_iter().map(String::from).collect()
+        self.table_args(Role::Fix)
     }
 
-    /// The exact argv otorepair's backend table gives the triage run.
+    /// The argv otorepair's backend table gives the triage run.
     pub fn triage_args(&self) -> Vec<String> {
-        let ws = self.ws.display().to_string();
-        let a: Vec<&str> = match self.cli {
-            Cli::Claude => vec![
-                "-p",
-                "--model",
-                "haiku",
-                "--tools",
-                "",
-                "--no-session-persistence",
-            ],
-            Cli::Codex => vec![
-                "exec",
-                "--sandbox",
-                "read-only",
-                "--skip-git-repo-check",
-                "-C",
-                &ws,
-                "-",
-            ],
-            Cli::Gemini => vec![
-                "-p",
-                "Answer with exactly one word: ERROR or NO.",
-                "--skip-trust",
-                "--output-format",
-                "text",
-                "--approval-mode",
-                "plan",
-            ],
+        self.table_args(Role::Triage)
+    }
+
+    fn table_args(&self, role: Role) -> Vec<String> {
+        let kind = match self.cli {
+            Cli::Claude => BackendKind::Claude,
+            Cli::Codex => BackendKind::Codex,
+            Cli::Gemini => BackendKind::Gemini,
         };
-        a.into_iter().map(String::from).collect()
+        let setup = BackendSetup {
+            kind,
+            workspace: self.ws.clone(),
+            ..BackendSetup::default()
+        };
+        let mut argv = setup.command(role).expect("a built-in backend").argv;
+        argv.remove(0);
+        argv
     }
 
     /// What `python3 <script>` prints when it crashes in the workspace.
