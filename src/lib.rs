@@ -14,6 +14,7 @@ pub mod detect;
 pub mod heal;
 pub mod input;
 pub mod line;
+pub mod os;
 pub mod output;
 pub mod overlay;
 pub mod screen;

@@ -193,15 +193,3 @@ pub(super) fn stop_group(pgid: Pid) {
         child::wait_group_gone(pgid, Instant::now() + Duration::from_secs(2));
     }
 }
-
-/// Whether `pid` is stopped right now (state T in /proc).
-pub(super) fn process_stopped(pid: Pid) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit(')')
-                .next()
-                .map(|r| r.trim_start().starts_with('T'))
-        })
-        .unwrap_or(false)
-}

@@ -9,7 +9,8 @@ mod lifecycle;
 mod startup;
 mod triage;
 
-use lifecycle::{process_stopped, stop_group};
+use crate::os::process_stopped;
+use lifecycle::stop_group;
 use startup::check_backend;
 
 use std::collections::{HashMap, HashSet};
