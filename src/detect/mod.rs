@@ -6,6 +6,7 @@
 
 mod analyze;
 mod detector;
+pub mod environment;
 pub mod fingerprint;
 mod patterns;
 
