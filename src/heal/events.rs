@@ -89,6 +89,14 @@ pub enum Event {
         fingerprint: String,
         attempts: u32,
     },
+    /// An environment error (a busy port, a refused connection, ...): said, never
+    /// fixed. `kind` is `port-in-use`, `connection-refused`, `port-permission`,
+    /// `no-space` or `missing-program`; `message` is the line the user saw.
+    Environment {
+        fingerprint: String,
+        kind: String,
+        message: String,
+    },
     Exit {
         code: i32,
     },

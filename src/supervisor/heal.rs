@@ -120,6 +120,9 @@ impl Supervisor {
             summary: block.summary.clone(),
             lines: block.lines.iter().map(|l| l.text.clone()).collect(),
         });
+        if self.on_environment_suspect(&block) {
+            return;
+        }
         if self.cfg.heal.dry_run {
             self.print_would_fix(&block.summary, &block.text());
             return;
@@ -169,6 +172,9 @@ impl Supervisor {
     pub(super) fn on_crash(&mut self, exit: ExitStatus) -> Option<i32> {
         let block = self.detector.crash_block();
         let context_lines = self.detector.context(CRASH_CONTEXT_LINES);
+        if let Some(done) = self.on_environment_crash(block.as_ref(), &context_lines, exit) {
+            return done;
+        }
         let context: Vec<String> = context_lines.iter().map(|l| l.text.clone()).collect();
         let how = match (exit.code, exit.signal) {
             (Some(c), _) => format!("exited with code {c}"),

@@ -3,6 +3,7 @@
 //! and the way out; `heal` (with `triage`, `fix`) holds the crash and live-error
 //! paths, `lifecycle` the child, `startup` the checks before it starts.
 
+mod environment;
 mod fix;
 mod heal;
 mod lifecycle;
