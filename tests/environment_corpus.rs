@@ -18,6 +18,9 @@ fn samples() -> Vec<PathBuf> {
     let mut out = Vec::new();
     for kind in std::fs::read_dir(root()).expect("fixtures/errors/environment exists") {
         let kind = kind.expect("dir entry").path();
+        if !kind.is_dir() {
+            continue;
+        }
         for f in std::fs::read_dir(&kind).expect("kind dir") {
             let f = f.expect("dir entry").path();
             if f.extension().is_some_and(|e| e == "txt") {

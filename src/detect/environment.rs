@@ -210,16 +210,13 @@ fn rules() -> &'static [Rule] {
             rule(PortInUse, r"(?i)\baddress already in use\b"),
             rule(PortInUse, r"\bEADDRINUSE\b"),
             rule(PortInUse, r"(?i)\bport \d+ is (?:already )?in use\b"),
-            rule(PortInUse, r"(?i)\bport \d+ was already in use\b"),
             rule(PortInUse, r"That port is already in use\."),
-            rule(PortInUse, r"(?i)only one usage of each socket address"),
             // Full disk
             rule(NoSpace, r"(?i)\bno space left on device\b"),
             rule(NoSpace, r"\bENOSPC\b"),
             // Connection refused
             rule(ConnectionRefused, r"\bECONNREFUSED\b"),
             rule(ConnectionRefused, r"(?i)\bconnection refused\b"),
-            rule(ConnectionRefused, r"(?i)target machine actively refused it"),
         ]
     })
 }
