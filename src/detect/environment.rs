@@ -16,6 +16,7 @@
 //! the code's).
 
 use crate::line::Line;
+use crate::text::ellipsize as clip;
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -119,15 +120,6 @@ impl EnvironmentError {
         };
         format!("{}:{}", self.kind.name(), what.unwrap_or_default())
     }
-}
-
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// One way an environment error reads. `needs`, when set, must match some line of
