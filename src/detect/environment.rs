@@ -1,7 +1,8 @@
 //! Environment errors: what is wrong with the machine, not with the source.
 //!
 //! A busy port, a refused connection to a local service, a port below 1024
-//! without privileges, a full disk, a missing program: no edit of the code fixes
+//! without privileges, a full disk, the file-watcher limit, a missing program: no
+//! edit of the code fixes
 //! these, and an agent told to "fix the cause in the source" would change the port
 //! in code or catch the exception. So they are recognised here, in one list built
 //! from real outputs (`fixtures/errors/environment/`, made by
@@ -9,7 +10,8 @@
 //! instead of fixing.
 //!
 //! Pure: lines in, an [`EnvironmentError`] out. A line counts only when it reads as
-//! the error itself: frames and source lines (indented 4+ or by a tab), log lines at
+//! the error itself: frames and source lines (indented 4+ or by a tab), a printed
+//! Node error's properties (`  code: 'ENOSPC',`), log lines at
 //! info/debug/warn level, and lines about a retry or a fallback ("retrying",
 //! "trying another one") never do, and in a chained Python traceback only the
 //! exception after the last "During handling ..." counts (a bug in the handler is
@@ -31,6 +33,8 @@ pub enum EnvKind {
     PortPermission,
     /// The disk (or the device written to) is full.
     NoSpace,
+    /// The system's limit on file watchers (inotify) is reached.
+    WatchLimit,
     /// A program, interpreter or entry file the command runs does not exist.
     MissingProgram,
 }
@@ -43,6 +47,7 @@ impl EnvKind {
             EnvKind::ConnectionRefused => "connection-refused",
             EnvKind::PortPermission => "port-permission",
             EnvKind::NoSpace => "no-space",
+            EnvKind::WatchLimit => "watch-limit",
             EnvKind::MissingProgram => "missing-program",
         }
     }
@@ -99,6 +104,9 @@ impl EnvironmentError {
                 None => format!("permission denied to listen on a port ({})", line()),
             },
             EnvKind::NoSpace => format!("no space left on the device ({})", line()),
+            EnvKind::WatchLimit => "the system's limit on file watchers is reached: raise it \
+                 (sysctl fs.inotify.max_user_watches) or watch fewer files"
+                .to_string(),
             EnvKind::MissingProgram => match &self.program {
                 Some(p) => format!("'{p}' was not found: install it or check PATH and the command"),
                 None => format!("a program was not found ({})", line()),
@@ -116,7 +124,7 @@ impl EnvironmentError {
                 .clone()
                 .or_else(|| self.port.map(|p| p.to_string())),
             EnvKind::MissingProgram => self.program.clone(),
-            EnvKind::NoSpace => None,
+            EnvKind::NoSpace | EnvKind::WatchLimit => None,
         };
         format!("{}:{}", self.kind.name(), what.unwrap_or_default())
     }
@@ -203,6 +211,12 @@ fn rules() -> &'static [Rule] {
             rule(PortInUse, r"\bEADDRINUSE\b"),
             rule(PortInUse, r"(?i)\bport \d+ is (?:already )?in use\b"),
             rule(PortInUse, r"That port is already in use\."),
+            // Node's fs.watch (and so Vite, webpack, nodemon) past the inotify
+            // limit: an ENOSPC that is not about the disk.
+            rule(
+                WatchLimit,
+                r"(?i)system limit for number of file watchers reached",
+            ),
             // Full disk
             rule(NoSpace, r"(?i)\bno space left on device\b"),
             rule(NoSpace, r"\bENOSPC\b"),
@@ -238,6 +252,16 @@ fn is_frame(text: &str) -> bool {
     text.starts_with('\t') || text.starts_with("    ")
 }
 
+/// A property of a printed Node error (`  code: 'ENOSPC',`): it repeats the
+/// error's code without its message, so the message line decides. Still read for
+/// a port (`  port: 5055`).
+fn is_property(text: &str) -> bool {
+    static PROPERTY: OnceLock<Regex> = OnceLock::new();
+    PROPERTY
+        .get_or_init(|| re(r"^\s+[a-z]\w*: "))
+        .is_match(text)
+}
+
 /// The lines that may tell: after the last chained-traceback hand-over, because
 /// the exception raised while handling another is the one that ended the program.
 fn deciding(lines: &[Line]) -> &[Line] {
@@ -257,7 +281,7 @@ pub fn classify(lines: &[Line]) -> Option<EnvironmentError> {
     let scope = deciding(lines);
     for line in scope.iter().rev() {
         let text = line.text.trim_end();
-        if text.trim().is_empty() || is_frame(text) || is_aside(text) {
+        if text.trim().is_empty() || is_frame(text) || is_property(text) || is_aside(text) {
             continue;
         }
         let text = text.trim_start();
