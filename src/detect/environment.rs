@@ -2,20 +2,18 @@
 //!
 //! A busy port, a refused connection to a local service, a port below 1024
 //! without privileges, a full disk, the file-watcher limit, a missing program: no
-//! edit of the code fixes
-//! these, and an agent told to "fix the cause in the source" would change the port
-//! in code or catch the exception. So they are recognised here, in one list built
-//! from real outputs (`fixtures/errors/environment/`, made by
-//! `fixtures/errors/gen/environment.sh`), and the supervisor says what is wrong
-//! instead of fixing.
+//! edit of the code fixes these, and an agent told to "fix the cause in the
+//! source" would change the port in code or catch the exception. So they are
+//! recognised here, in one list built from real outputs
+//! (`fixtures/errors/environment/`, made by `fixtures/errors/gen/environment.sh`),
+//! and the supervisor says what is wrong instead of fixing.
 //!
 //! Pure: lines in, an [`EnvironmentError`] out. A line counts only when it reads as
 //! the error itself: frames and source lines (indented 4+ or by a tab), a printed
-//! Node error's properties (`  code: 'ENOSPC',`), log lines at
-//! info/debug/warn level, and lines about a retry or a fallback ("retrying",
-//! "trying another one") never do, and in a chained Python traceback only the
-//! exception after the last "During handling ..." counts (a bug in the handler is
-//! the code's).
+//! Node error's properties (`  code: 'ENOSPC',`), log lines at info/debug/warn
+//! level, and lines about a retry or a fallback ("retrying", "trying another one")
+//! never do, and in a chained Python traceback only the exception after the last
+//! "During handling ..." counts (a bug in the handler is the code's).
 
 use crate::line::Line;
 use crate::text::ellipsize as clip;
