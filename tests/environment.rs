@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{repo, run_piped, Opts, Term};
+use common::{http_get_path, repo, run_piped, Opts, Term};
 
 /// Programs from the environment corpus (the ones its samples were captured with).
 fn program(path: &str) -> String {
@@ -90,24 +89,6 @@ fn assert_no_agent(log: &Path, shown: &str) {
     );
 }
 
-fn http_get(port: u16, path: &str) -> String {
-    let deadline = Instant::now() + common::DEADLINE;
-    loop {
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .expect("timeout");
-            let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-            stream.write_all(request.as_bytes()).expect("send");
-            let mut response = String::new();
-            let _ = stream.read_to_string(&mut response);
-            return response;
-        }
-        assert!(Instant::now() < deadline, "server on {port} never answered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn port_in_use_runs_no_agent_and_names_the_port_and_its_owner() {
     let mut holder = Holder::start();
@@ -173,53 +154,39 @@ fn without_a_terminal_port_in_use_exits_with_the_commands_own_code() {
     let holder = Holder::start();
     let (logs, log) = agent_log();
     let log_env = log.display().to_string();
-    // A wrapper script's own exit code, so it cannot be confused with otorepair's
-    // "gave up" (1).
-    let cmd = format!(
-        "python3 {} {} || exit 7",
-        program("python/bind.py"),
-        holder.port
+    let owner = format!(
+        "[otorepair] Not a code error: port {} is in use by PID {} (python3)",
+        holder.port,
+        holder.pid()
     );
-    let out = run_piped(
-        &[&cmd],
-        &[("FAKE_AGENT_LOG", log_env.as_str())],
-        Some(logs.path()),
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(7), "{err}");
-    assert!(
-        err.contains(&format!(
-            "[otorepair] Not a code error: port {} is in use by PID {} (python3)",
-            holder.port,
-            holder.pid()
-        )),
-        "{err}"
-    );
-    assert!(err.contains("OSError: [Errno 98] Address already in use"));
-    assert_no_agent(&log, &err);
-
-    // The same with node, whose message names the port itself.
-    let cmd = format!(
-        "node {} {} || exit 9",
-        program("node/listen.js"),
-        holder.port
-    );
-    let out = run_piped(
-        &[&cmd],
-        &[("FAKE_AGENT_LOG", log_env.as_str())],
-        Some(logs.path()),
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(9), "{err}");
-    assert!(
-        err.contains(&format!(
-            "port {} is in use by PID {}",
-            holder.port,
-            holder.pid()
-        )),
-        "{err}"
-    );
-    assert_no_agent(&log, &err);
+    // A wrapper's own exit code, so it cannot be confused with otorepair's "gave
+    // up" (1). Python's message names no port (it comes from the command line);
+    // Node's does.
+    for (interpreter, script, code, says) in [
+        (
+            "python3",
+            "python/bind.py",
+            7,
+            "OSError: [Errno 98] Address already in use",
+        ),
+        ("node", "node/listen.js", 9, "Error: listen EADDRINUSE"),
+    ] {
+        let cmd = format!(
+            "{interpreter} {} {} || exit {code}",
+            program(script),
+            holder.port
+        );
+        let out = run_piped(
+            &[&cmd],
+            &[("FAKE_AGENT_LOG", log_env.as_str())],
+            Some(logs.path()),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{err}");
+        assert!(err.contains(&owner), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert_no_agent(&log, &err);
+    }
 }
 
 #[test]
@@ -302,7 +269,7 @@ HTTPServer(("127.0.0.1", {server_port}), Handler).serve_forever()
             .count()
     };
     for n in 1..=2 {
-        http_get(server_port, "/");
+        http_get_path(server_port, "/");
         // Each traceback settles into a block of its own.
         let deadline = Instant::now() + common::DEADLINE;
         while seen("suspect") < n {
@@ -316,7 +283,7 @@ HTTPServer(("127.0.0.1", {server_port}), Handler).serve_forever()
         t.expect(said);
     }
     assert!(
-        http_get(server_port, "/ok").ends_with("ok"),
+        http_get_path(server_port, "/ok").ends_with("ok"),
         "the server stopped"
     );
     assert_eq!(t.text().matches(said).count(), 1, "{}", t.text());

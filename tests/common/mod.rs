@@ -345,3 +345,26 @@ pub fn read_pid(path: &Path) -> i32 {
         .parse()
         .expect("a pid")
 }
+
+/// `GET path` on 127.0.0.1:`port` (HTTP/1.0), retried until the server answers;
+/// the whole response.
+pub fn http_get_path(port: u16, path: &str) -> String {
+    use std::net::TcpStream;
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("set a read timeout");
+            let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+            stream
+                .write_all(request.as_bytes())
+                .expect("send the request");
+            let mut response = String::new();
+            let _ = stream.read_to_string(&mut response);
+            return response;
+        }
+        assert!(Instant::now() < deadline, "server on {port} never answered");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
