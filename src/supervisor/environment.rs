@@ -61,8 +61,8 @@ impl Supervisor {
             return true;
         }
         let (message, fingerprint) = self.resolve(found.clone());
-        // Paused like an error the breaker gave up on: a file change clears it, so
-        // the error is said again if it outlives the user's change.
+        // Kept with the errors whose auto-fix is paused: said once, until the
+        // user restarts the command after a crash (which clears them all).
         if self.paused.insert(fingerprint.clone()) {
             status::error(&format!(
                 "Not a code error: {message} (no fix; the command keeps running)"
@@ -100,11 +100,14 @@ impl Supervisor {
         )
     }
 
+    /// The event, its message redacted: the quoted line may hold a connection
+    /// string with a password.
     fn emit_environment(&mut self, found: &EnvironmentError, message: &str, fingerprint: String) {
+        let message = self.redactor.redact(message);
         self.emit(Ev::Environment {
             fingerprint,
             kind: found.kind.name().to_string(),
-            message: message.to_string(),
+            message,
         });
     }
 }
