@@ -91,7 +91,8 @@ pub enum Event {
     },
     /// An environment error (a busy port, a refused connection, ...): said, never
     /// fixed. `kind` is `port-in-use`, `connection-refused`, `port-permission`,
-    /// `no-space`, `watch-limit` or `missing-program`; `message` is the line the user saw.
+    /// `no-space`, `watch-limit` or `missing-program`; `message` is the line the
+    /// user saw (redacted).
     Environment {
         fingerprint: String,
         kind: String,

@@ -1,7 +1,7 @@
 //! Everything that asks the operating system about processes and sockets
-//! (`ports`: who listens on a port): the one place with `/proc` paths, so a port to macOS changes this
-//! module only. Each function has a portable answer where Linux's `/proc` is
-//! missing; callers never read `/proc` themselves.
+//! (`ports`: who listens on a port): the one place with `/proc` paths, so a port
+//! to macOS changes this module only. Each function has a portable answer where
+//! Linux's `/proc` is missing; callers never read `/proc` themselves.
 
 mod ports;
 pub use ports::{port_owner, PortOwner};
