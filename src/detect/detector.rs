@@ -5,8 +5,9 @@
 //! A block settles `settle` after its last belonging line, or 150 ms after it when it
 //! is structurally complete. Nothing here reads the clock: callers pass `now`.
 
-use super::analyze::analyze;
+use super::analyze::{analyze, Analysis};
 use super::fingerprint::{fingerprint, summary};
+use super::json;
 use super::patterns::{self, Cont, ContState, Eco, Start};
 use super::ErrorBlock;
 use crate::line::Line;
@@ -65,6 +66,9 @@ struct OpenBlock {
     state: ContState,
     /// Sequence number of the newest line, to know whether it is still buffered.
     last_seq: u64,
+    /// A structured log record's reading (its stack's ecosystem and analysis),
+    /// made from the record's fields rather than its lines.
+    record: Option<Box<(Eco, Analysis)>>,
 }
 
 impl OpenBlock {
@@ -184,54 +188,95 @@ impl Detector {
             }
         }
         if !handled {
-            if let Some(start) = self.start_of(&line.text) {
-                if let Some(prev) = self.open.take() {
-                    self.settle_block(prev, now);
+            if let Some(start) = self.custom_start(&line.text) {
+                self.open_block(start, &line, now, seq);
+            } else if json::is_record(&line.text) {
+                if let Some(record) = json::judge(&line.text) {
+                    self.open_record(record, &line, now, seq);
                 }
-                let lead = patterns::lead_in(
-                    start,
-                    self.buffer.iter().rev().map(|(_, l)| l.text.as_str()),
-                );
-                let mut block = OpenBlock {
-                    eco: start.eco,
-                    strong: start.strong,
-                    lines: Vec::new(),
-                    bytes: 0,
-                    pending_blank: Vec::new(),
-                    continuations: 0,
-                    free_next: start.free_next,
-                    complete: start.end,
-                    last: now,
-                    state: ContState {
-                        last_indented: line.text.starts_with([' ', '\t']),
-                        complete: start.end,
-                    },
-                    last_seq: seq,
-                };
-                let skip = self.buffer.len().saturating_sub(lead);
-                for (_, l) in self.buffer.iter().skip(skip) {
-                    block.push(l.clone());
-                }
-                block.push(line.clone());
-                self.open = Some(block);
+            } else if let Some(start) = self.start_of(&line.text) {
+                self.open_block(start, &line, now, seq);
             }
         }
         self.buffer_push(seq, line);
     }
 
-    /// How the line opens a block, if it does.
-    fn start_of(&self, text: &str) -> Option<Start> {
-        if let Some(custom) = &self.custom {
-            if custom.is_match(text) {
-                return Some(Start {
-                    eco: Eco::Custom,
-                    strong: true,
-                    end: true,
-                    free_next: 0,
-                    index: usize::MAX,
-                });
-            }
+    fn open_record(&mut self, record: json::Record, line: &Line, now: Instant, seq: u64) {
+        if let Some(prev) = self.open.take() {
+            self.settle_block(prev, now);
         }
+        let mut block = OpenBlock {
+            eco: Eco::Json,
+            strong: record.strong,
+            lines: Vec::new(),
+            bytes: 0,
+            pending_blank: Vec::new(),
+            continuations: 0,
+            free_next: 0,
+            complete: true,
+            last: now,
+            state: ContState {
+                last_indented: false,
+                complete: true,
+            },
+            last_seq: seq,
+            record: None,
+        };
+        block.push(line.clone());
+        for l in &record.stack {
+            block.push(Line::new(l.as_str(), line.stream));
+        }
+        block.record = Some(Box::new((record.eco, record.analysis)));
+        self.open = Some(block);
+    }
+
+    fn open_block(&mut self, start: Start, line: &Line, now: Instant, seq: u64) {
+        if let Some(prev) = self.open.take() {
+            self.settle_block(prev, now);
+        }
+        let lead = patterns::lead_in(
+            start,
+            self.buffer.iter().rev().map(|(_, l)| l.text.as_str()),
+        );
+        let mut block = OpenBlock {
+            eco: start.eco,
+            strong: start.strong,
+            lines: Vec::new(),
+            bytes: 0,
+            pending_blank: Vec::new(),
+            continuations: 0,
+            free_next: start.free_next,
+            complete: start.end,
+            last: now,
+            state: ContState {
+                last_indented: line.text.starts_with([' ', '\t']),
+                complete: start.end,
+            },
+            last_seq: seq,
+            record: None,
+        };
+        let skip = self.buffer.len().saturating_sub(lead);
+        for (_, l) in self.buffer.iter().skip(skip) {
+            block.push(l.clone());
+        }
+        block.push(line.clone());
+        self.open = Some(block);
+    }
+
+    /// A user pattern opens a block on any line, a structured record too.
+    fn custom_start(&self, text: &str) -> Option<Start> {
+        self.custom.as_ref().filter(|c| c.is_match(text))?;
+        Some(Start {
+            eco: Eco::Custom,
+            strong: true,
+            end: true,
+            free_next: 0,
+            index: usize::MAX,
+        })
+    }
+
+    /// How a plain text line opens a block, if it does.
+    fn start_of(&self, text: &str) -> Option<Start> {
         if !patterns::prefilter(text) || patterns::is_ignored(text) || self.user_ignored(text) {
             return None;
         }
@@ -346,22 +391,33 @@ impl Detector {
     /// reported at all (the user's Ctrl-C, a user ignore).
     fn finish(&self, open: OpenBlock) -> Option<ErrorBlock> {
         let texts: Vec<&str> = open.lines.iter().map(|l| l.text.as_str()).collect();
-        let a = analyze(open.eco, &texts);
-        if open.eco == Eco::Python && a.kind == "KeyboardInterrupt" {
+        let (eco, mut a) = match open.record {
+            Some(record) => *record,
+            None => (open.eco, analyze(open.eco, &texts)),
+        };
+        if eco == Eco::Python && a.kind == "KeyboardInterrupt" {
             return None;
         }
-        let ecosystem = open.eco.name();
+        let ecosystem = eco.name();
         let summary = summary(&a.kind, &a.message, a.func.as_deref(), a.file.as_deref());
         if self.user_ignored(&summary) || texts.first().is_some_and(|t| self.user_ignored(t)) {
             return None;
         }
+        // Without a function, the code at the error tells two errors of one kind in
+        // one file apart (and survives lines moving, unlike a line number).
         let fingerprint = fingerprint(
             ecosystem,
-            &a.kind,
+            a.identity.as_deref().unwrap_or(&a.kind),
             &a.message,
             a.file.as_deref(),
-            a.func.as_deref(),
+            a.func.as_deref().or(a.site.as_deref()),
         );
+        // The file the summary names first: it is where a fix starts.
+        if let Some(own) = a.file.as_deref() {
+            if let Some(i) = a.files.iter().position(|f| f.path == own) {
+                a.files[..=i].rotate_right(1);
+            }
+        }
         Some(ErrorBlock {
             lines: open.lines,
             ecosystem,
@@ -433,6 +489,52 @@ mod tests {
         );
         assert_eq!(d.deadline(), Some(t + EARLY_SETTLE));
         assert_eq!(d.poll(t + EARLY_SETTLE).map(|b| b.lines.len()), Some(4));
+    }
+
+    #[test]
+    fn werkzeug_lines_after_a_traceback_do_not_delay_it() {
+        let mut d = det();
+        let t = Instant::now();
+        feed(
+            &mut d,
+            &[
+                "  File \"/app/app.py\", line 7",
+                "    def index()",
+                "               ^",
+                "SyntaxError: expected ':'",
+            ],
+            t,
+        );
+        let later = t + Duration::from_millis(50);
+        feed(
+            &mut d,
+            &[" * Debugger is active!", " * Debugger PIN: 271-426-714"],
+            later,
+        );
+        assert_eq!(d.deadline(), Some(t + EARLY_SETTLE));
+        let b = d.poll(t + EARLY_SETTLE).expect("block");
+        assert_eq!(b.lines.len(), 4);
+    }
+
+    #[test]
+    fn a_json_error_record_is_one_block_with_its_stack_unescaped() {
+        let mut d = det();
+        let t = Instant::now();
+        feed(
+            &mut d,
+            &[
+                r#"{"level":30,"msg":"request completed","errors":[]}"#,
+                r#"{"level":50,"err":{"type":"TypeError","message":"boom","stack":"TypeError: boom\n    at run (/app/a.js:1:2)"},"msg":"failed"}"#,
+                r#"{"level":30,"msg":"request completed"}"#,
+            ],
+            t,
+        );
+        let b = d.poll(t + EARLY_SETTLE).expect("block");
+        assert_eq!(b.ecosystem, "node");
+        assert_eq!(b.summary, "TypeError: boom in run (a.js)");
+        assert_eq!(b.lines.len(), 3);
+        assert_eq!(b.lines[2].text, "    at run (/app/a.js:1:2)");
+        assert!(d.poll(t + Duration::from_secs(5)).is_none());
     }
 
     #[test]

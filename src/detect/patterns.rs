@@ -23,6 +23,17 @@ pub(crate) enum Eco {
     Vite,
     Webpack,
     Next,
+    Pytest,
+    Jest,
+    Vitest,
+    CargoTest,
+    GoTest,
+    /// gcc / clang / g++ diagnostics, the linker, and make's `***` line after them.
+    C,
+    /// AddressSanitizer and friends (a report with frames) and UBSan `runtime error:`.
+    Sanitizer,
+    /// A structured log record (one JSON line); the block is built by `json`.
+    Json,
     Generic,
     Custom,
 }
@@ -42,6 +53,14 @@ impl Eco {
             Eco::Vite => "vite",
             Eco::Webpack => "webpack",
             Eco::Next => "next",
+            Eco::Pytest => "pytest",
+            Eco::Jest => "jest",
+            Eco::Vitest => "vitest",
+            Eco::CargoTest => "cargo-test",
+            Eco::GoTest => "go-test",
+            Eco::C => "c",
+            Eco::Sanitizer => "sanitizer",
+            Eco::Json => "json",
             Eco::Generic => "generic",
             Eco::Custom => "custom",
         }
@@ -121,6 +140,48 @@ const STARTS: &[(&str, Eco, bool, bool, u8)] = &[
         0,
     ),
     (r"^\[nodemon\] app crashed", Eco::Node, true, true, 0),
+    // Test runners: a failing run is one block from the first failure to the totals.
+    (
+        r"^=+ (?:FAILURES|ERRORS|short test summary info) =+$",
+        Eco::Pytest,
+        true,
+        false,
+        0,
+    ),
+    (r"^  ● \S", Eco::Jest, true, false, 0),
+    (r"^ FAIL  \S.* > ", Eco::Vitest, true, false, 0),
+    (r"^---- \S+ stdout ----$", Eco::CargoTest, true, false, 0),
+    (r"^\s*--- FAIL: \S+", Eco::GoTest, true, false, 0),
+    // C and C++: compiler diagnostics, the linker, sanitizers.
+    (
+        r"^\S+\.(?:c|cc|cpp|cxx|c\+\+|h|hh|hpp|hxx|m|mm):\d+:\d+: (?:fatal )?error: ",
+        Eco::C,
+        true,
+        false,
+        0,
+    ),
+    (
+        r"^\S*\bld(?:\.\w+)?: .*: in function ",
+        Eco::C,
+        false,
+        false,
+        0,
+    ),
+    (
+        r"^==\d+==ERROR: \w*Sanitizer: ",
+        Eco::Sanitizer,
+        true,
+        false,
+        0,
+    ),
+    (
+        r"^\S+:\d+:\d+: runtime error: ",
+        Eco::Sanitizer,
+        true,
+        true,
+        0,
+    ),
+    (r"\bhttp: panic serving \S+: ", Eco::Go, true, false, 0),
     (
         r"^Exception in thread .*?[\w$]+(?:Exception|Error)",
         Eco::Java,
@@ -157,7 +218,7 @@ const STARTS: &[(&str, Eco, bool, bool, u8)] = &[
         0,
     ),
     (
-        r"\[vite\] (?:Internal server error|Pre-transform error): ",
+        r"\[vite\] (?:\((?:client|ssr)\) )?(?:Internal server error|Pre-transform error): ",
         Eco::Vite,
         true,
         false,
@@ -222,6 +283,14 @@ const STARTS: &[(&str, Eco, bool, bool, u8)] = &[
         0,
     ),
     (r"^(?:CRITICAL|FATAL|PANIC)\b", Eco::Generic, true, true, 0),
+    // A log line with a timestamp, then the level (Python logging, Flask, log4j).
+    (
+        r"^\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[.,\d]*(?:Z|[+-]\d\d:?\d\d)?\]?\s+\[?(?:CRITICAL|FATAL)\b",
+        Eco::Generic,
+        true,
+        true,
+        0,
+    ),
     (
         r"Segmentation fault|core dumped",
         Eco::Generic,
@@ -229,12 +298,12 @@ const STARTS: &[(&str, Eco, bool, bool, u8)] = &[
         true,
         0,
     ),
-    (r"^Fatal: ", Eco::Generic, false, false, 0),
+    (r"^Fatal: ", Eco::Generic, true, true, 0),
 ];
 
 /// Pattern indexes the detector treats specially.
 pub(crate) const START_TRACEBACK: usize = 0;
-pub(crate) const START_GENERIC_ERROR: usize = 10;
+pub(crate) const START_GENERIC_ERROR: usize = 20;
 
 /// Cheap literal check: a line none of these occur in cannot open a block.
 const TRIGGERS: &[&str] = &[
@@ -259,6 +328,12 @@ const TRIGGERS: &[&str] = &[
     "ERROR",
     "Failed to compile",
     "Can't resolve",
+    "FAILURES",
+    "short test summary",
+    "FAIL",
+    "●",
+    " stdout ----",
+    "ld: ",
 ];
 
 /// Lines that look like errors and are not (research.md section D).
@@ -388,6 +463,25 @@ static_regex!(
     r"\b(?:ERROR|CRITICAL|Error|Exception|error)\b"
 );
 static_regex!(re_go_pkg_header, r"^# \S+$");
+static_regex!(
+    re_runner_end,
+    r"^(?:=+ .*\bin [\d.]+s(?: \([^)]*\))? =+|test result: FAILED\b.*|error: test failed\b.*|\s*Test Files\s+\d+ failed.*|==\d+==ABORTING|SUMMARY: \w*Sanitizer: .*)$"
+);
+static_regex!(re_sanitizer_tail, r"^(?:Shadow byte|=>0x|==\d+==)");
+static_regex!(re_jest_end, r"^(?:Test Suites|Tests|Snapshots|Time):\s");
+static_regex!(
+    re_go_test_end,
+    r"^(?:FAIL|ok)(?:\s+\S+\s+(?:[\d.]+s|\(cached\)))?$"
+);
+static_regex!(
+    re_c_end,
+    r"^(?:make(?:\[\d+\])?: \*\*\* |collect2: error: |clang(?:\+\+)?: error: linker|\d+ errors? generated\.|compilation terminated\.)"
+);
+static_regex!(
+    re_c_cont,
+    r"^(?:\S+:(?:\d+:\d+:)? (?:note|warning|error|In (?:member )?function|In file included from)|In file included from |\S+:\(\.\w+\+0x[0-9a-f]+\): |\S+:\d+: undefined reference|\S*\bld(?:\.\w+)?: )"
+);
+static_regex!(re_c_function, r"^\S+: In (?:member )?function ");
 
 /// Per-block state the continuation rules need.
 #[derive(Debug, Clone, Copy, Default)]
@@ -407,7 +501,11 @@ pub(crate) fn continues(eco: Eco, st: ContState, text: &str) -> Cont {
     let same_eco_start = || classify_start(text).map(|s| s.eco) == Some(eco);
     match eco {
         Eco::Python => {
-            if indented || re_py_chain().is_match(text) || text.starts_with("Traceback (") {
+            if text.starts_with(" * ") {
+                // Werkzeug's own lines (` * Debugger is active!`, ` * Restarting with
+                // stat`) after a traceback: the server talking, not a frame.
+                Cont::Foreign
+            } else if indented || re_py_chain().is_match(text) || text.starts_with("Traceback (") {
                 Cont::Belongs(Some(false))
             } else if st.last_indented && re_py_exc_line().is_match(text) {
                 Cont::Belongs(Some(true))
@@ -490,6 +588,58 @@ pub(crate) fn continues(eco: Eco, st: ContState, text: &str) -> Cont {
                 Cont::Foreign
             }
         }
+        // pytest, vitest and cargo test print anything (captured output, diffs,
+        // panics) between the first failure and the totals line that ends the run.
+        Eco::Pytest | Eco::Vitest | Eco::CargoTest | Eco::Sanitizer if !st.complete => {
+            Cont::Belongs(Some(re_runner_end().is_match(text)))
+        }
+        Eco::Pytest | Eco::CargoTest => {
+            if re_runner_end().is_match(text) {
+                Cont::Belongs(Some(true))
+            } else {
+                Cont::Foreign
+            }
+        }
+        Eco::Vitest | Eco::Sanitizer => {
+            // vitest's indented totals; ASan's shadow bytes, legend and `==N==ABORTING`
+            if indented || re_runner_end().is_match(text) || re_sanitizer_tail().is_match(text) {
+                Cont::Belongs(None)
+            } else {
+                Cont::Foreign
+            }
+        }
+        Eco::Jest => {
+            if re_jest_end().is_match(text) {
+                Cont::Belongs(Some(true))
+            } else if indented || same_eco_start() {
+                Cont::Belongs(None)
+            } else {
+                Cont::Foreign
+            }
+        }
+        Eco::GoTest => {
+            if re_go_test_end().is_match(text) {
+                Cont::Belongs(Some(true))
+            } else if indented
+                || text.starts_with("panic: ")
+                || matches!(continues(Eco::Go, st, text), Cont::Belongs(_))
+                || same_eco_start()
+            {
+                Cont::Belongs(None)
+            } else {
+                Cont::Foreign
+            }
+        }
+        Eco::C => {
+            if re_c_end().is_match(text) {
+                Cont::Belongs(Some(true))
+            } else if indented || re_c_cont().is_match(text) {
+                Cont::Belongs(None)
+            } else {
+                Cont::Foreign
+            }
+        }
+        Eco::Json => Cont::Foreign,
         Eco::Webpack if !st.complete => {
             // webpack prints multi-line messages at column 0 until its summary line.
             Cont::Belongs(Some(re_bundler_end().is_match(text)))
@@ -523,6 +673,14 @@ pub(crate) fn lead_in<'a>(start: Start, previous: impl Iterator<Item = &'a str>)
             Some(l) if re_go_pkg_header().is_match(l) => 1,
             _ => 0,
         },
+        Eco::C => match prev.first() {
+            Some(l) if re_c_function().is_match(l) => 1,
+            _ => 0,
+        },
+        Eco::Sanitizer => match prev.first() {
+            Some(l) if l.starts_with("=====") => 1,
+            _ => 0,
+        },
         _ => 0,
     }
 }
@@ -554,6 +712,12 @@ mod tests {
         assert!(classify_start("Traceback (most recent call last):").is_some());
         assert!(is_ignored("Found 0 errors. Watching for file changes."));
         assert!(prefilter("KeyError: 'x'"));
+    }
+
+    #[test]
+    fn special_start_indexes_name_their_rows() {
+        assert!(STARTS[START_TRACEBACK].0.starts_with("^Traceback"));
+        assert!(STARTS[START_GENERIC_ERROR].0.starts_with("^(?:Uncaught )?"));
     }
 
     #[test]
