@@ -6,9 +6,10 @@
 //! is structurally complete. Nothing here reads the clock: callers pass `now`.
 
 use super::analyze::{analyze, Analysis};
+use super::continuation::{self, Cont, ContState};
 use super::fingerprint::{fingerprint, summary};
 use super::json;
-use super::patterns::{self, Cont, ContState, Eco, Start};
+use super::patterns::{self, Eco, Start};
 use super::ErrorBlock;
 use crate::line::Line;
 use regex::{Regex, RegexSet};
@@ -158,7 +159,7 @@ impl Detector {
                 open.free_next -= 1;
                 Cont::Belongs(None)
             } else {
-                patterns::continues(open.eco, open.state, text)
+                continuation::continues(open.eco, open.state, text)
             };
             match cont {
                 Cont::Belongs(end) => {
@@ -429,170 +430,5 @@ impl Detector {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::line::Stream;
-
-    fn det() -> Detector {
-        Detector::new(DetectSettings::default()).expect("defaults are valid")
-    }
-
-    fn feed(d: &mut Detector, lines: &[&str], t: Instant) {
-        for l in lines {
-            d.push(Line::new(*l, Stream::Stderr), t);
-        }
-    }
-
-    const TB: &[&str] = &[
-        "Traceback (most recent call last):",
-        "  File \"/app/app.py\", line 3, in index",
-        "    return d[\"total\"]",
-        "KeyError: 'total'",
-    ];
-
-    #[test]
-    fn complete_traceback_settles_after_150ms() {
-        let mut d = det();
-        let t = Instant::now();
-        feed(&mut d, TB, t);
-        assert_eq!(d.deadline(), Some(t + EARLY_SETTLE));
-        assert!(d.poll(t + Duration::from_millis(149)).is_none());
-        let b = d.poll(t + EARLY_SETTLE).expect("block");
-        assert_eq!(b.summary, "KeyError: 'total' in index (app.py)");
-        assert_eq!(b.lines.len(), 4);
-        assert_eq!(d.deadline(), None);
-    }
-
-    #[test]
-    fn incomplete_block_waits_full_settle_and_lines_extend_it() {
-        let mut d = det();
-        let t = Instant::now();
-        feed(&mut d, &TB[..2], t);
-        assert_eq!(d.deadline(), Some(t + Duration::from_secs(2)));
-        let t2 = t + Duration::from_secs(1);
-        feed(&mut d, &TB[2..3], t2);
-        assert_eq!(d.deadline(), Some(t2 + Duration::from_secs(2)));
-        assert!(d.poll(t + Duration::from_secs(2)).is_none());
-        assert!(d.poll(t2 + Duration::from_secs(2)).is_some());
-    }
-
-    #[test]
-    fn foreign_lines_do_not_extend_the_block() {
-        let mut d = det();
-        let t = Instant::now();
-        feed(&mut d, TB, t);
-        let later = t + Duration::from_millis(100);
-        feed(
-            &mut d,
-            &["127.0.0.1 - - [x] \"GET / HTTP/1.1\" 500 -"],
-            later,
-        );
-        assert_eq!(d.deadline(), Some(t + EARLY_SETTLE));
-        assert_eq!(d.poll(t + EARLY_SETTLE).map(|b| b.lines.len()), Some(4));
-    }
-
-    #[test]
-    fn werkzeug_lines_after_a_traceback_do_not_delay_it() {
-        let mut d = det();
-        let t = Instant::now();
-        feed(
-            &mut d,
-            &[
-                "  File \"/app/app.py\", line 7",
-                "    def index()",
-                "               ^",
-                "SyntaxError: expected ':'",
-            ],
-            t,
-        );
-        let later = t + Duration::from_millis(50);
-        feed(
-            &mut d,
-            &[" * Debugger is active!", " * Debugger PIN: 271-426-714"],
-            later,
-        );
-        assert_eq!(d.deadline(), Some(t + EARLY_SETTLE));
-        let b = d.poll(t + EARLY_SETTLE).expect("block");
-        assert_eq!(b.lines.len(), 4);
-    }
-
-    #[test]
-    fn a_json_error_record_is_one_block_with_its_stack_unescaped() {
-        let mut d = det();
-        let t = Instant::now();
-        feed(
-            &mut d,
-            &[
-                r#"{"level":30,"msg":"request completed","errors":[]}"#,
-                r#"{"level":50,"err":{"type":"TypeError","message":"boom","stack":"TypeError: boom\n    at run (/app/a.js:1:2)"},"msg":"failed"}"#,
-                r#"{"level":30,"msg":"request completed"}"#,
-            ],
-            t,
-        );
-        let b = d.poll(t + EARLY_SETTLE).expect("block");
-        assert_eq!(b.ecosystem, "node");
-        assert_eq!(b.summary, "TypeError: boom in run (a.js)");
-        assert_eq!(b.lines.len(), 3);
-        assert_eq!(b.lines[2].text, "    at run (/app/a.js:1:2)");
-        assert!(d.poll(t + Duration::from_secs(5)).is_none());
-    }
-
-    #[test]
-    fn keyboard_interrupt_is_not_reported() {
-        let mut d = det();
-        let t = Instant::now();
-        feed(&mut d, &TB[..3], t);
-        feed(&mut d, &["KeyboardInterrupt"], t);
-        assert!(d.poll(t + Duration::from_secs(5)).is_none());
-        assert!(d.crash_block().is_none());
-    }
-
-    #[test]
-    fn user_patterns_and_ignores() {
-        assert!(Detector::new(DetectSettings {
-            extra_patterns: vec!["(".into()],
-            ..Default::default()
-        })
-        .is_err());
-        let mut d = Detector::new(DetectSettings {
-            extra_patterns: vec!["^BOOM".into()],
-            extra_ignores: vec!["KeyError".into()],
-            ..Default::default()
-        })
-        .expect("valid");
-        let t = Instant::now();
-        feed(&mut d, TB, t);
-        assert!(d.poll(t + Duration::from_secs(5)).is_none());
-        feed(&mut d, &["BOOM the disk is full"], t);
-        assert_eq!(
-            d.poll(t + Duration::from_secs(5)).map(|b| b.ecosystem),
-            Some("custom")
-        );
-    }
-
-    #[test]
-    fn huge_line_and_many_tracebacks_stay_bounded() {
-        let mut d = det();
-        let t = Instant::now();
-        let mut huge = String::from("Error: ");
-        huge.push_str(&"x".repeat(100 * 1024 * 1024));
-        d.push(Line::new(huge, Stream::Pty), t);
-        assert!(d.buffer_bytes <= BUFFER_BYTES);
-        assert!(d
-            .buffer
-            .iter()
-            .all(|(_, l)| l.text.capacity() <= LINE_BYTES));
-        for i in 0..10_000 {
-            feed(&mut d, TB, t + Duration::from_millis(i));
-            let frame = format!("  File \"/app/x{i}.py\", line {i}, in f");
-            feed(&mut d, &[frame.as_str(); 50], t + Duration::from_millis(i));
-        }
-        assert!(d.buffer.len() <= BUFFER_LINES && d.buffer_bytes <= BUFFER_BYTES);
-        assert!(d.queue.len() <= QUEUE_MAX);
-        let open = d.open.as_ref().map_or(0, |o| o.lines.len());
-        assert!(open <= BLOCK_LINES);
-        assert_eq!(d.context(80).len(), 80);
-        d.reset();
-        assert!(d.context(80).is_empty() && d.deadline().is_none());
-    }
-}
+#[path = "detector_tests.rs"]
+mod tests;

@@ -34,7 +34,7 @@ pub(crate) fn is_record(text: &str) -> bool {
 /// Levels that make a record an error: pino/bunyan 50 and 60, and the words.
 fn error_level(text: &str) -> Option<&str> {
     let level_re = re!(
-        r#""(?:level|levelname|severity|log\.level|lvl)"\s*:\s*(?:"((?i:error|err|fatal|critical|crit|panic|dpanic|alert|emerg|emergency))"|([56]0)\b)"#
+        r#"(?-u)"(?:level|levelname|severity|log\.level|lvl)"\s*:\s*(?:"((?i:error|err|fatal|critical|crit|panic|dpanic|alert|emerg|emergency))"|([56]0)[\s,}])"#
     );
     let c = level_re.captures(text)?;
     let level = match (c.get(1), c.get(2)) {

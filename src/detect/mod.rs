@@ -5,6 +5,7 @@
 //! [`Detector::poll`] once it has settled. Pure logic: time comes in as arguments.
 
 mod analyze;
+mod continuation;
 mod detector;
 pub mod fingerprint;
 mod json;
