@@ -42,9 +42,7 @@ pub(super) fn num(s: Option<regex::Match<'_>>) -> Option<u32> {
 }
 
 /// Library and runtime code: the innermost frame outside it names the user's bug.
-pub(super) fn is_library(path: &str) -> bool {
-    super::paths::is_third_party(path)
-}
+pub(super) use super::paths::is_third_party as is_library;
 
 pub(super) fn push_file(files: &mut Vec<FileRef>, path: &str, line: Option<u32>) {
     let f = FileRef {

@@ -32,9 +32,11 @@ pub(crate) fn is_record(text: &str) -> bool {
 }
 
 /// Levels that make a record an error: pino/bunyan 50 and 60, and the words.
+/// The pattern starts at the key's name, not its quote: a leading `"` would make
+/// the search stop at every quote of every record (most lines are not errors).
 fn error_level(text: &str) -> Option<&str> {
     let level_re = re!(
-        r#"(?-u)"(?:level|levelname|severity|log\.level|lvl)"\s*:\s*(?:"((?i:error|err|fatal|critical|crit|panic|dpanic|alert|emerg|emergency))"|([56]0)[\s,}])"#
+        r#"(?-u)(?:level|levelname|severity|log\.level|lvl)"\s*:\s*(?:"((?i:error|err|fatal|critical|crit|panic|dpanic|alert|emerg|emergency))"|([56]0)[\s,}])"#
     );
     let c = level_re.captures(text)?;
     let level = match (c.get(1), c.get(2)) {
