@@ -73,6 +73,33 @@ struct OpenBlock {
 }
 
 impl OpenBlock {
+    fn new(
+        eco: Eco,
+        strong: bool,
+        end: bool,
+        first_indented: bool,
+        now: Instant,
+        seq: u64,
+    ) -> Self {
+        OpenBlock {
+            eco,
+            strong,
+            lines: Vec::new(),
+            bytes: 0,
+            pending_blank: Vec::new(),
+            continuations: 0,
+            free_next: 0,
+            complete: end,
+            last: now,
+            state: ContState {
+                last_indented: first_indented,
+                complete: end,
+            },
+            last_seq: seq,
+            record: None,
+        }
+    }
+
     fn push(&mut self, line: Line) {
         self.bytes += line.text.len();
         self.lines.push(line);
@@ -206,23 +233,7 @@ impl Detector {
         if let Some(prev) = self.open.take() {
             self.settle_block(prev, now);
         }
-        let mut block = OpenBlock {
-            eco: Eco::Json,
-            strong: record.strong,
-            lines: Vec::new(),
-            bytes: 0,
-            pending_blank: Vec::new(),
-            continuations: 0,
-            free_next: 0,
-            complete: true,
-            last: now,
-            state: ContState {
-                last_indented: false,
-                complete: true,
-            },
-            last_seq: seq,
-            record: None,
-        };
+        let mut block = OpenBlock::new(Eco::Json, record.strong, true, false, now, seq);
         block.push(line.clone());
         for l in &record.stack {
             block.push(Line::new(l.as_str(), line.stream));
@@ -239,23 +250,9 @@ impl Detector {
             start,
             self.buffer.iter().rev().map(|(_, l)| l.text.as_str()),
         );
-        let mut block = OpenBlock {
-            eco: start.eco,
-            strong: start.strong,
-            lines: Vec::new(),
-            bytes: 0,
-            pending_blank: Vec::new(),
-            continuations: 0,
-            free_next: start.free_next,
-            complete: start.end,
-            last: now,
-            state: ContState {
-                last_indented: line.text.starts_with([' ', '\t']),
-                complete: start.end,
-            },
-            last_seq: seq,
-            record: None,
-        };
+        let indented = line.text.starts_with([' ', '\t']);
+        let mut block = OpenBlock::new(start.eco, start.strong, start.end, indented, now, seq);
+        block.free_next = start.free_next;
         let skip = self.buffer.len().saturating_sub(lead);
         for (_, l) in self.buffer.iter().skip(skip) {
             block.push(l.clone());

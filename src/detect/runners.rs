@@ -82,7 +82,8 @@ pub(super) fn jest(lines: &[&str]) -> Analysis {
     let value_re = re!(r"^\s+((?:Expected|Received)(?: [\w ]+)?: .*)$");
     let mut a = Analysis::default();
     let mut failures = 0;
-    let mut values: Vec<String> = Vec::new();
+    // `Expected: 5` / `Received: 6` after an `expect(...)` line become its message.
+    let mut values: Option<Vec<String>> = None;
     for l in lines {
         if let Some(c) = head_re.captures(l) {
             failures += 1;
@@ -102,17 +103,16 @@ pub(super) fn jest(lines: &[&str]) -> Analysis {
         } else if a.kind.is_empty() {
             if let Some(c) = expect_re.captures(l) {
                 a.kind = c[1].to_string();
+                values = Some(Vec::new());
             } else if let Some(c) = err_re.captures(l) {
                 a.kind = c[1].to_string();
                 a.message = c[2].trim().to_string();
             }
-        } else if let Some(c) = value_re.captures(l) {
-            if a.message.is_empty() || !values.is_empty() {
-                values.push(c[1].trim().to_string());
-            }
+        } else if let (Some(values), Some(c)) = (values.as_mut(), value_re.captures(l)) {
+            values.push(c[1].trim().to_string());
         }
     }
-    if !values.is_empty() {
+    if let Some(values) = values.filter(|v| !v.is_empty()) {
         a.message = values.join(", ");
     }
     a
