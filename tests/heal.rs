@@ -1137,3 +1137,39 @@ fn the_prompt_lists_the_users_files_first_and_no_virtualenv_files() {
         .collect();
     assert_eq!(listed, ["urls.py", "app.py"], "{prompt}");
 }
+
+#[test]
+fn a_json_log_error_is_triaged_and_vv_shows_the_verdict() {
+    // A pino-style record with a stack, from a command that keeps running.
+    let dir = tempfile::tempdir().unwrap();
+    let record = r#"{"level":50,"time":1,"err":{"type":"TypeError","message":"boom","stack":"TypeError: boom\n    at run (/srv/app/a.js:1:2)"},"msg":"request failed"}"#;
+    std::fs::write(
+        dir.path().join("server.py"),
+        format!("import time\nprint('ready', flush=True)\nprint({record:?}, flush=True)\ntime.sleep(120)\n"),
+    )
+    .unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("agent.jsonl");
+    let mut t = Term::spawn(
+        &["-vv", "--", "python3", "server.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![
+                ("FAKE_AGENT_LOG", log.display().to_string()),
+                ("FAKE_TRIAGE_ANSWER", s("NO")),
+            ],
+            ..Opts::default()
+        },
+    );
+    t.expect("ready\r\n");
+    t.expect("triage verdict: not an error: TypeError: boom in run (a.js)");
+    let records = read_jsonl(&log);
+    assert_eq!(records.len(), 1, "only a triage ran");
+    assert_eq!(records[0]["mode"], "triage");
+    assert!(records[0]["stdin"]
+        .as_str()
+        .unwrap()
+        .contains("    at run (/srv/app/a.js:1:2)"));
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+}
