@@ -114,9 +114,10 @@ fn corpus() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(errors >= 40, "only {errors} error samples");
-    assert!(benign >= 20, "only {benign} benign samples");
-    assert!(ecosystems.len() >= 9, "only ecosystems {ecosystems:?}");
+    // The corpus only grows: a lost folder or a renamed extension fails here.
+    assert!(errors >= 120, "only {errors} error samples");
+    assert!(benign >= 40, "only {benign} benign samples");
+    assert!(ecosystems.len() >= 19, "only ecosystems {ecosystems:?}");
 }
 
 #[test]
