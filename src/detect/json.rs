@@ -218,7 +218,8 @@ fn python_traceback(chain: &[Value]) -> Vec<String> {
 }
 
 fn is_go_stack(stack: &[String]) -> bool {
-    stack.iter().any(|l| re!(r"^\t\S+\.go:\d+").is_match(l))
+    let go_frame = re!(r"^\t\S+\.go:\d+");
+    stack.iter().any(|l| go_frame.is_match(l))
 }
 
 fn build(level: &str, f: Fields) -> Record {
