@@ -1085,3 +1085,91 @@ fn a_live_fix_claims_only_what_the_agent_edited() {
         .unwrap()
         .contains("config entry missing"));
 }
+
+#[test]
+fn the_prompt_lists_the_users_files_first_and_no_virtualenv_files() {
+    // A framework installed in the workspace's virtualenv calls the user's view,
+    // which raises: the traceback names app.py, the framework, then urls.py.
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir
+        .path()
+        .join(".venv/lib/python3.11/site-packages/framework");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("__init__.py"), "").unwrap();
+    std::fs::write(
+        pkg.join("handlers.py"),
+        "def dispatch(view, request):\n    return view(request)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("urls.py"),
+        "def order_view(request):\n    return request[\"total\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "import sys\nsys.path.insert(0, \".venv/lib/python3.11/site-packages\")\n\
+         from framework.handlers import dispatch\nfrom urls import order_view\n\
+         dispatch(order_view, {})\n",
+    )
+    .unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("agent.jsonl");
+    let out = run_piped(
+        &["--max-attempts", "1", "--", "python3", "app.py"],
+        &[
+            ("FAKE_AGENT_LOG", log.to_str().unwrap()),
+            ("FAKE_AGENT_EXIT", "1"),
+        ],
+        Some(dir.path()),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let fixes = fixes(&log);
+    assert_eq!(fixes.len(), 1, "{err}");
+    let prompt = fixes[0]["stdin"].as_str().unwrap();
+    let (_, listed) = prompt
+        .split_once("Workspace files named in the output")
+        .unwrap_or_else(|| panic!("no file list in the prompt:\n{prompt}"));
+    let listed: Vec<&str> = listed
+        .lines()
+        .skip(2) // the rest of the heading, the fence
+        .take_while(|l| !l.starts_with("```") && !l.starts_with("~~~"))
+        .collect();
+    assert_eq!(listed, ["urls.py", "app.py"], "{prompt}");
+}
+
+#[test]
+fn a_json_log_error_is_triaged_and_vv_shows_the_verdict() {
+    // A pino-style record with a stack, from a command that keeps running.
+    let dir = tempfile::tempdir().unwrap();
+    let record = r#"{"level":50,"time":1,"err":{"type":"TypeError","message":"boom","stack":"TypeError: boom\n    at run (/srv/app/a.js:1:2)"},"msg":"request failed"}"#;
+    std::fs::write(
+        dir.path().join("server.py"),
+        format!("import time\nprint('ready', flush=True)\nprint({record:?}, flush=True)\ntime.sleep(120)\n"),
+    )
+    .unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("agent.jsonl");
+    let mut t = Term::spawn(
+        &["-vv", "--", "python3", "server.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![
+                ("FAKE_AGENT_LOG", log.display().to_string()),
+                ("FAKE_TRIAGE_ANSWER", s("NO")),
+            ],
+            ..Opts::default()
+        },
+    );
+    t.expect("ready\r\n");
+    t.expect("triage verdict: not an error: TypeError: boom in run (a.js)");
+    let records = read_jsonl(&log);
+    assert_eq!(records.len(), 1, "only a triage ran");
+    assert_eq!(records[0]["mode"], "triage");
+    assert!(records[0]["stdin"]
+        .as_str()
+        .unwrap()
+        .contains("    at run (/srv/app/a.js:1:2)"));
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+}

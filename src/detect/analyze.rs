@@ -3,8 +3,6 @@
 
 use super::patterns::Eco;
 use super::FileRef;
-use regex::Regex;
-use std::sync::OnceLock;
 
 /// What a block says about its error.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,14 +15,21 @@ pub(crate) struct Analysis {
     /// Path of the innermost frame (user code first).
     pub file: Option<String>,
     pub files: Vec<FileRef>,
+    /// The source text at the error (a compiler's code frame), or its column: tells
+    /// two errors with one message in one file apart when no function is named.
+    pub site: Option<String>,
+    /// What the fingerprint uses instead of `kind` when one error is printed under
+    /// several headers (Vite's `Internal server error` / `Pre-transform error`).
+    pub identity: Option<String>,
 }
 
 macro_rules! re {
     ($pat:expr) => {{
-        static R: OnceLock<Regex> = OnceLock::new();
-        R.get_or_init(|| Regex::new($pat).expect("built-in pattern compiles"))
+        static R: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        R.get_or_init(|| regex::Regex::new($pat).expect("built-in pattern compiles"))
     }};
 }
+pub(super) use re;
 
 /// A frame: where, and in which function.
 struct Frame {
@@ -32,38 +37,14 @@ struct Frame {
     func: Option<String>,
 }
 
-fn num(s: Option<regex::Match<'_>>) -> Option<u32> {
+pub(super) fn num(s: Option<regex::Match<'_>>) -> Option<u32> {
     s.and_then(|m| m.as_str().parse().ok())
 }
 
 /// Library and runtime code: the innermost frame outside it names the user's bug.
-fn is_library(path: &str) -> bool {
-    path.starts_with("node:")
-        || path.contains("node_modules")
-        || path.contains("site-packages")
-        || path.contains("/lib/python")
-        || path.starts_with("<frozen")
-        || path.starts_with("/rustc/")
-        || path.contains("/.cargo/registry/")
-        || path.contains("/go/src/")
-        || is_go_library(path)
-        || path.starts_with("java.")
-        || path.starts_with("java.base/")
-        || path.starts_with("jdk.")
-        || path.starts_with("sun.")
-        || path == "[internal function]"
-}
+pub(super) use super::paths::is_third_party as is_library;
 
-/// Go's standard library outside `/go/src/` (Debian's `/usr/lib/go-1.19/src/`,
-/// Homebrew's `libexec/src/`) and the module cache (`/go/pkg/mod/`).
-fn is_go_library(path: &str) -> bool {
-    path.ends_with(".go")
-        && (path.contains("/pkg/mod/")
-            || path.contains("/libexec/src/")
-            || re!(r"/go-[\d.]+/src/").is_match(path))
-}
-
-fn push_file(files: &mut Vec<FileRef>, path: &str, line: Option<u32>) {
+pub(super) fn push_file(files: &mut Vec<FileRef>, path: &str, line: Option<u32>) {
     let f = FileRef {
         path: path.to_string(),
         line,
@@ -99,7 +80,19 @@ pub(crate) fn analyze(eco: Eco, lines: &[&str]) -> Analysis {
         Eco::Ruby => ruby(lines),
         Eco::Php => php(lines),
         Eco::TypeScript => typescript(lines),
+        Eco::Pytest => super::runners::pytest(lines),
+        Eco::Jest => super::runners::jest(lines),
+        Eco::Vitest => super::runners::vitest(lines),
+        Eco::CargoTest => super::runners::cargo_test(lines),
+        Eco::GoTest => super::runners::go_test(lines),
+        Eco::C => super::native::compiler(lines),
+        Eco::Sanitizer => super::native::sanitizer(lines),
+        // A record's analysis is made by `json` from its fields; this is the fallback.
+        Eco::Json => Analysis::default(),
     };
+    if a.kind.is_empty() && matches!(eco, Eco::Generic | Eco::Custom) {
+        log_level_line(lines, &mut a);
+    }
     if a.kind.is_empty() {
         // Fall back to the first non-blank line, whole.
         let first = lines
@@ -110,6 +103,21 @@ pub(crate) fn analyze(eco: Eco, lines: &[&str]) -> Analysis {
         a.kind = first.trim().to_string();
     }
     a
+}
+
+/// `2026-11-29 23:09:03,788 CRITICAL worker: worker 3 died` -> kind `CRITICAL`, the
+/// rest as the message (the timestamp stays out of the summary).
+fn log_level_line(lines: &[&str], a: &mut Analysis) {
+    let level_re = re!(
+        r"^\[?\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?\]?\s+\[?(CRITICAL|FATAL)\]?\s+(?:in \S+: )?(.*)$"
+    );
+    if let Some(c) = lines.iter().find_map(|l| level_re.captures(l)) {
+        a.kind = c[1].to_string();
+        a.message = c[2].trim().to_string();
+    } else if let Some(rest) = lines.iter().find_map(|l| l.strip_prefix("Fatal: ")) {
+        a.kind = "Fatal".into();
+        a.message = rest.trim().to_string();
+    }
 }
 
 fn python(lines: &[&str]) -> Analysis {
@@ -143,7 +151,8 @@ fn js(lines: &[&str]) -> Analysis {
     let err_re = re!(r"^(?:Uncaught )?((?:[\w$.]*)(?:Error|Exception)\w*)(?: \[[\w-]+\])?: (.*)$");
     let frame_re = re!(r"^\s+at (?:(?:async )?(.+?) \()?(?:file://)?(.+?):(\d+):(\d+)\)?$");
     let header_re = re!(r"^(?:file://)?((?:/|[A-Za-z]:\\)\S*?):(\d+)$");
-    let vite_re = re!(r"\[vite\] (?:Internal server error|Pre-transform error): (.*)$");
+    let vite_re =
+        re!(r"\[vite\] (?:\((?:client|ssr)\) )?(Internal server error|Pre-transform error): (.*)$");
     let file_re = re!(r"^\s*[Ff]ile: (.+?)(?::(\d+))?(?::\d+)?$");
     let webpack_re = re!(r"^ERROR in (\S+)");
     let mut a = Analysis::default();
@@ -178,8 +187,10 @@ fn js(lines: &[&str]) -> Analysis {
             push_file(&mut a.files, &c[1], num(c.get(2)));
         } else if let Some(c) = vite_re.captures(l) {
             if a.kind.is_empty() {
-                a.kind = "[vite] Internal server error".into();
-                a.message = c[1].trim().to_string();
+                a.kind = format!("[vite] {}", &c[1]);
+                a.message = c[2].trim().to_string();
+                // One failed transform is printed under both headers, in either order.
+                a.identity = Some("[vite] Internal server error".into());
             }
         } else if let Some(c) = file_re.captures(l) {
             push_file(&mut a.files, &c[1], num(c.get(2)));
@@ -253,6 +264,7 @@ fn rust(lines: &[&str]) -> Analysis {
         re!(r"^thread '[^']*'(?: \(\d+\))? panicked at (?:'(.*)', )?(.+?):(\d+):(\d+):?$");
     let err_re = re!(r"^(error(?:\[E\d+\])?): (.*)$");
     let arrow_re = re!(r"^\s*--> (.+?):(\d+):(\d+)");
+    let gutter_re = re!(r"^\s*\d+\s+\|\s(.*\S.*)$");
     let mut a = Analysis::default();
     let mut want_message = false;
     for l in lines {
@@ -272,6 +284,10 @@ fn rust(lines: &[&str]) -> Analysis {
             if a.file.is_none() {
                 a.file = Some(c[1].to_string());
             }
+        } else if let Some(c) = gutter_re.captures(l) {
+            if a.site.is_none() && a.kind.starts_with("error") {
+                a.site = Some(c[1].trim().to_string());
+            }
         } else if a.kind.is_empty() {
             if let Some(c) = err_re.captures(l) {
                 a.kind = c[1].to_string();
@@ -283,8 +299,9 @@ fn rust(lines: &[&str]) -> Analysis {
 }
 
 fn go(lines: &[&str]) -> Analysis {
-    let head_re = re!(r"^(panic|fatal error): (.*)$");
-    let fn_re = re!(r"^([\w./*()\-]+?)\([^()]*\)$");
+    let head_re = re!(r"^(panic|fatal error): (.*)$|\bhttp: (panic) serving \S+: (.*)$");
+    // `main.lookup(...)` in Go's own traces; a bare `main.lookup` in zap's stacktrace
+    let fn_re = re!(r"^([\w./*()\-]+?)(?:\([^()]*\))?$");
     let loc_re = re!(r"^\t(.+?\.go):(\d+)");
     let build_re = re!(r"^((?:\./)?\S+\.go):(\d+):\d+: (.*)$");
     let mut a = Analysis::default();
@@ -302,8 +319,9 @@ fn go(lines: &[&str]) -> Analysis {
             }
         } else if a.kind.is_empty() && head_re.is_match(l) {
             if let Some(c) = head_re.captures(l) {
-                a.kind = c[1].to_string();
-                a.message = c[2].trim().to_string();
+                a.kind = c.get(1).or(c.get(3)).map_or("", |m| m.as_str()).to_string();
+                let message = c.get(2).or(c.get(4)).map_or("", |m| m.as_str());
+                a.message = message.trim().to_string();
             }
         } else if l.starts_with("goroutine ") {
             goroutines += 1;
@@ -314,6 +332,11 @@ fn go(lines: &[&str]) -> Analysis {
             push_file(&mut a.files, &c[1], num(c.get(2)));
             if !first_goroutine_done {
                 let func = pending_fn.take();
+                if matches!(func.as_deref(), Some("panic" | "runtime.gopanic")) {
+                    // What ran before the panic frame is the deferred recovery
+                    // (net/http's conn.serve, a middleware): the bug is below it.
+                    frames.clear();
+                }
                 let runtime = func
                     .as_deref()
                     .is_some_and(|f| f.starts_with("runtime.") || f == "panic");
@@ -423,14 +446,31 @@ fn php(lines: &[&str]) -> Analysis {
 fn typescript(lines: &[&str]) -> Analysis {
     let plain_re = re!(r"^(\S.*?\.[mc]?tsx?)\((\d+),\d+\): error (TS\d+): (.*)$");
     let pretty_re = re!(r"^(\S.*?\.[mc]?tsx?):(\d+):\d+ - error (TS\d+): (.*)$");
+    let pretty_col_re = re!(r"^\S.*?\.[mc]?tsx?:\d+:(\d+) - error");
+    let plain_col_re = re!(r"^\S.*?\.[mc]?tsx?\(\d+,(\d+)\): error");
+    let numbered_re = re!(r"^\d+\s(.*)$");
     let mut a = Analysis::default();
+    let mut code_next = false;
     for l in lines {
+        if code_next && !l.trim().is_empty() {
+            code_next = false;
+            // pretty: `12   const unit: number = "3";` -- the code, without its number
+            if let Some(c) = numbered_re.captures(l) {
+                a.site = Some(c[1].trim().to_string());
+            }
+        }
         if let Some(c) = plain_re.captures(l).or_else(|| pretty_re.captures(l)) {
             push_file(&mut a.files, &c[1], num(c.get(2)));
             if a.kind.is_empty() {
                 a.kind = format!("error {}", &c[3]);
                 a.message = c[4].trim().to_string();
                 a.file = Some(c[1].to_string());
+                // plain output shows no code: the column survives lines moving
+                a.site = plain_col_re
+                    .captures(l)
+                    .or_else(|| pretty_col_re.captures(l))
+                    .map(|c| format!("col {}", &c[1]));
+                code_next = pretty_re.is_match(l);
             }
         }
     }

@@ -5,9 +5,11 @@
 //! A block settles `settle` after its last belonging line, or 150 ms after it when it
 //! is structurally complete. Nothing here reads the clock: callers pass `now`.
 
-use super::analyze::analyze;
+use super::analyze::{analyze, Analysis};
+use super::continuation::{self, Cont, ContState};
 use super::fingerprint::{fingerprint, summary};
-use super::patterns::{self, Cont, ContState, Eco, Start};
+use super::json;
+use super::patterns::{self, Eco, Start};
 use super::ErrorBlock;
 use crate::line::Line;
 use regex::{Regex, RegexSet};
@@ -65,9 +67,39 @@ struct OpenBlock {
     state: ContState,
     /// Sequence number of the newest line, to know whether it is still buffered.
     last_seq: u64,
+    /// A structured log record's reading (its stack's ecosystem and analysis),
+    /// made from the record's fields rather than its lines.
+    record: Option<Box<(Eco, Analysis)>>,
 }
 
 impl OpenBlock {
+    fn new(
+        eco: Eco,
+        strong: bool,
+        end: bool,
+        first_indented: bool,
+        now: Instant,
+        seq: u64,
+    ) -> Self {
+        OpenBlock {
+            eco,
+            strong,
+            lines: Vec::new(),
+            bytes: 0,
+            pending_blank: Vec::new(),
+            continuations: 0,
+            free_next: 0,
+            complete: end,
+            last: now,
+            state: ContState {
+                last_indented: first_indented,
+                complete: end,
+            },
+            last_seq: seq,
+            record: None,
+        }
+    }
+
     fn push(&mut self, line: Line) {
         self.bytes += line.text.len();
         self.lines.push(line);
@@ -154,7 +186,7 @@ impl Detector {
                 open.free_next -= 1;
                 Cont::Belongs(None)
             } else {
-                patterns::continues(open.eco, open.state, text)
+                continuation::continues(open.eco, open.state, text)
             };
             match cont {
                 Cont::Belongs(end) => {
@@ -184,54 +216,65 @@ impl Detector {
             }
         }
         if !handled {
-            if let Some(start) = self.start_of(&line.text) {
-                if let Some(prev) = self.open.take() {
-                    self.settle_block(prev, now);
+            if let Some(start) = self.custom_start(&line.text) {
+                self.open_block(start, &line, now, seq);
+            } else if json::is_record(&line.text) {
+                if let Some(record) = json::judge(&line.text) {
+                    self.open_record(record, &line, now, seq);
                 }
-                let lead = patterns::lead_in(
-                    start,
-                    self.buffer.iter().rev().map(|(_, l)| l.text.as_str()),
-                );
-                let mut block = OpenBlock {
-                    eco: start.eco,
-                    strong: start.strong,
-                    lines: Vec::new(),
-                    bytes: 0,
-                    pending_blank: Vec::new(),
-                    continuations: 0,
-                    free_next: start.free_next,
-                    complete: start.end,
-                    last: now,
-                    state: ContState {
-                        last_indented: line.text.starts_with([' ', '\t']),
-                        complete: start.end,
-                    },
-                    last_seq: seq,
-                };
-                let skip = self.buffer.len().saturating_sub(lead);
-                for (_, l) in self.buffer.iter().skip(skip) {
-                    block.push(l.clone());
-                }
-                block.push(line.clone());
-                self.open = Some(block);
+            } else if let Some(start) = self.start_of(&line.text) {
+                self.open_block(start, &line, now, seq);
             }
         }
         self.buffer_push(seq, line);
     }
 
-    /// How the line opens a block, if it does.
-    fn start_of(&self, text: &str) -> Option<Start> {
-        if let Some(custom) = &self.custom {
-            if custom.is_match(text) {
-                return Some(Start {
-                    eco: Eco::Custom,
-                    strong: true,
-                    end: true,
-                    free_next: 0,
-                    index: usize::MAX,
-                });
-            }
+    fn open_record(&mut self, record: json::Record, line: &Line, now: Instant, seq: u64) {
+        if let Some(prev) = self.open.take() {
+            self.settle_block(prev, now);
         }
+        let mut block = OpenBlock::new(Eco::Json, record.strong, true, false, now, seq);
+        block.push(line.clone());
+        for l in &record.stack {
+            block.push(Line::new(l.as_str(), line.stream));
+        }
+        block.record = Some(Box::new((record.eco, record.analysis)));
+        self.open = Some(block);
+    }
+
+    fn open_block(&mut self, start: Start, line: &Line, now: Instant, seq: u64) {
+        if let Some(prev) = self.open.take() {
+            self.settle_block(prev, now);
+        }
+        let lead = patterns::lead_in(
+            start,
+            self.buffer.iter().rev().map(|(_, l)| l.text.as_str()),
+        );
+        let indented = line.text.starts_with([' ', '\t']);
+        let mut block = OpenBlock::new(start.eco, start.strong, start.end, indented, now, seq);
+        block.free_next = start.free_next;
+        let skip = self.buffer.len().saturating_sub(lead);
+        for (_, l) in self.buffer.iter().skip(skip) {
+            block.push(l.clone());
+        }
+        block.push(line.clone());
+        self.open = Some(block);
+    }
+
+    /// A user pattern opens a block on any line, a structured record too.
+    fn custom_start(&self, text: &str) -> Option<Start> {
+        self.custom.as_ref().filter(|c| c.is_match(text))?;
+        Some(Start {
+            eco: Eco::Custom,
+            strong: true,
+            end: true,
+            free_next: 0,
+            index: usize::MAX,
+        })
+    }
+
+    /// How a plain text line opens a block, if it does.
+    fn start_of(&self, text: &str) -> Option<Start> {
         if !patterns::prefilter(text) || patterns::is_ignored(text) || self.user_ignored(text) {
             return None;
         }
@@ -346,22 +389,33 @@ impl Detector {
     /// reported at all (the user's Ctrl-C, a user ignore).
     fn finish(&self, open: OpenBlock) -> Option<ErrorBlock> {
         let texts: Vec<&str> = open.lines.iter().map(|l| l.text.as_str()).collect();
-        let a = analyze(open.eco, &texts);
-        if open.eco == Eco::Python && a.kind == "KeyboardInterrupt" {
+        let (eco, mut a) = match open.record {
+            Some(record) => *record,
+            None => (open.eco, analyze(open.eco, &texts)),
+        };
+        if eco == Eco::Python && a.kind == "KeyboardInterrupt" {
             return None;
         }
-        let ecosystem = open.eco.name();
+        let ecosystem = eco.name();
         let summary = summary(&a.kind, &a.message, a.func.as_deref(), a.file.as_deref());
         if self.user_ignored(&summary) || texts.first().is_some_and(|t| self.user_ignored(t)) {
             return None;
         }
+        // Without a function, the code at the error tells two errors of one kind in
+        // one file apart (and survives lines moving, unlike a line number).
         let fingerprint = fingerprint(
             ecosystem,
-            &a.kind,
+            a.identity.as_deref().unwrap_or(&a.kind),
             &a.message,
             a.file.as_deref(),
-            a.func.as_deref(),
+            a.func.as_deref().or(a.site.as_deref()),
         );
+        // The file the summary names first: it is where a fix starts.
+        if let Some(own) = a.file.as_deref() {
+            if let Some(i) = a.files.iter().position(|f| f.path == own) {
+                a.files[..=i].rotate_right(1);
+            }
+        }
         Some(ErrorBlock {
             lines: open.lines,
             ecosystem,
@@ -373,124 +427,5 @@ impl Detector {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::line::Stream;
-
-    fn det() -> Detector {
-        Detector::new(DetectSettings::default()).expect("defaults are valid")
-    }
-
-    fn feed(d: &mut Detector, lines: &[&str], t: Instant) {
-        for l in lines {
-            d.push(Line::new(*l, Stream::Stderr), t);
-        }
-    }
-
-    const TB: &[&str] = &[
-        "Traceback (most recent call last):",
-        "  File \"/app/app.py\", line 3, in index",
-        "    return d[\"total\"]",
-        "KeyError: 'total'",
-    ];
-
-    #[test]
-    fn complete_traceback_settles_after_150ms() {
-        let mut d = det();
-        let t = Instant::now();
-        feed(&mut d, TB, t);
-        assert_eq!(d.deadline(), Some(t + EARLY_SETTLE));
-        assert!(d.poll(t + Duration::from_millis(149)).is_none());
-        let b = d.poll(t + EARLY_SETTLE).expect("block");
-        assert_eq!(b.summary, "KeyError: 'total' in index (app.py)");
-        assert_eq!(b.lines.len(), 4);
-        assert_eq!(d.deadline(), None);
-    }
-
-    #[test]
-    fn incomplete_block_waits_full_settle_and_lines_extend_it() {
-        let mut d = det();
-        let t = Instant::now();
-        feed(&mut d, &TB[..2], t);
-        assert_eq!(d.deadline(), Some(t + Duration::from_secs(2)));
-        let t2 = t + Duration::from_secs(1);
-        feed(&mut d, &TB[2..3], t2);
-        assert_eq!(d.deadline(), Some(t2 + Duration::from_secs(2)));
-        assert!(d.poll(t + Duration::from_secs(2)).is_none());
-        assert!(d.poll(t2 + Duration::from_secs(2)).is_some());
-    }
-
-    #[test]
-    fn foreign_lines_do_not_extend_the_block() {
-        let mut d = det();
-        let t = Instant::now();
-        feed(&mut d, TB, t);
-        let later = t + Duration::from_millis(100);
-        feed(
-            &mut d,
-            &["127.0.0.1 - - [x] \"GET / HTTP/1.1\" 500 -"],
-            later,
-        );
-        assert_eq!(d.deadline(), Some(t + EARLY_SETTLE));
-        assert_eq!(d.poll(t + EARLY_SETTLE).map(|b| b.lines.len()), Some(4));
-    }
-
-    #[test]
-    fn keyboard_interrupt_is_not_reported() {
-        let mut d = det();
-        let t = Instant::now();
-        feed(&mut d, &TB[..3], t);
-        feed(&mut d, &["KeyboardInterrupt"], t);
-        assert!(d.poll(t + Duration::from_secs(5)).is_none());
-        assert!(d.crash_block().is_none());
-    }
-
-    #[test]
-    fn user_patterns_and_ignores() {
-        assert!(Detector::new(DetectSettings {
-            extra_patterns: vec!["(".into()],
-            ..Default::default()
-        })
-        .is_err());
-        let mut d = Detector::new(DetectSettings {
-            extra_patterns: vec!["^BOOM".into()],
-            extra_ignores: vec!["KeyError".into()],
-            ..Default::default()
-        })
-        .expect("valid");
-        let t = Instant::now();
-        feed(&mut d, TB, t);
-        assert!(d.poll(t + Duration::from_secs(5)).is_none());
-        feed(&mut d, &["BOOM the disk is full"], t);
-        assert_eq!(
-            d.poll(t + Duration::from_secs(5)).map(|b| b.ecosystem),
-            Some("custom")
-        );
-    }
-
-    #[test]
-    fn huge_line_and_many_tracebacks_stay_bounded() {
-        let mut d = det();
-        let t = Instant::now();
-        let mut huge = String::from("Error: ");
-        huge.push_str(&"x".repeat(100 * 1024 * 1024));
-        d.push(Line::new(huge, Stream::Pty), t);
-        assert!(d.buffer_bytes <= BUFFER_BYTES);
-        assert!(d
-            .buffer
-            .iter()
-            .all(|(_, l)| l.text.capacity() <= LINE_BYTES));
-        for i in 0..10_000 {
-            feed(&mut d, TB, t + Duration::from_millis(i));
-            let frame = format!("  File \"/app/x{i}.py\", line {i}, in f");
-            feed(&mut d, &[frame.as_str(); 50], t + Duration::from_millis(i));
-        }
-        assert!(d.buffer.len() <= BUFFER_LINES && d.buffer_bytes <= BUFFER_BYTES);
-        assert!(d.queue.len() <= QUEUE_MAX);
-        let open = d.open.as_ref().map_or(0, |o| o.lines.len());
-        assert!(open <= BLOCK_LINES);
-        assert_eq!(d.context(80).len(), 80);
-        d.reset();
-        assert!(d.context(80).is_empty() && d.deadline().is_none());
-    }
-}
+#[path = "detector_tests.rs"]
+mod tests;

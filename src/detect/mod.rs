@@ -5,12 +5,18 @@
 //! [`Detector::poll`] once it has settled. Pure logic: time comes in as arguments.
 
 mod analyze;
+mod continuation;
 mod detector;
 pub mod environment;
 pub mod fingerprint;
+mod json;
+mod native;
+mod paths;
 mod patterns;
+mod runners;
 
 pub use detector::{DetectSettings, Detector};
+pub use paths::is_third_party;
 
 use crate::line::Line;
 
@@ -20,13 +26,16 @@ pub struct ErrorBlock {
     /// The whole block (lead-in, frames, final line), not just the matching line.
     pub lines: Vec<Line>,
     /// "python", "node", "typescript", "rust", "go", "java", "ruby", "php", "vite",
-    /// "webpack", "next", "generic" or "custom" (a user pattern).
+    /// "webpack", "next", "pytest", "jest", "vitest", "cargo-test", "go-test", "c",
+    /// "sanitizer", "generic" or "custom" (a user pattern). A structured log record
+    /// takes the ecosystem of the stack it carries.
     pub ecosystem: &'static str,
     /// One human line, e.g. `KeyError: 'total' in index (flaskapp.py)`, at most ~200 chars.
     pub summary: String,
     /// 16 hex chars; the same bug keeps it when its line numbers move.
     pub fingerprint: String,
-    /// Source locations named in the block, in order of appearance.
+    /// Source locations named in the block: the error's own file first (the frame
+    /// the summary names), then the others in order of appearance.
     pub files: Vec<FileRef>,
 }
 

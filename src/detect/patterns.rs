@@ -1,5 +1,6 @@
-//! Per-ecosystem line patterns: which lines may open an error block, which lines
-//! continue one, and which lines only look like errors.
+//! Per-ecosystem line patterns: which lines may open an error block (and which
+//! lines before it belong to it), and which lines only look like errors. What
+//! continues an open block is in `continuation`.
 //!
 //! Everything is compiled once (`OnceLock`). The detector calls [`prefilter`] on every
 //! line first: a single literal-alternation regex (Teddy/Aho-Corasick inside `regex`)
@@ -23,6 +24,17 @@ pub(crate) enum Eco {
     Vite,
     Webpack,
     Next,
+    Pytest,
+    Jest,
+    Vitest,
+    CargoTest,
+    GoTest,
+    /// gcc / clang / g++ diagnostics, the linker, and make's `***` line after them.
+    C,
+    /// AddressSanitizer and friends (a report with frames) and UBSan `runtime error:`.
+    Sanitizer,
+    /// A structured log record (one JSON line); the block is built by `json`.
+    Json,
     Generic,
     Custom,
 }
@@ -42,6 +54,14 @@ impl Eco {
             Eco::Vite => "vite",
             Eco::Webpack => "webpack",
             Eco::Next => "next",
+            Eco::Pytest => "pytest",
+            Eco::Jest => "jest",
+            Eco::Vitest => "vitest",
+            Eco::CargoTest => "cargo-test",
+            Eco::GoTest => "go-test",
+            Eco::C => "c",
+            Eco::Sanitizer => "sanitizer",
+            Eco::Json => "json",
             Eco::Generic => "generic",
             Eco::Custom => "custom",
         }
@@ -61,18 +81,6 @@ pub(crate) struct Start {
     pub free_next: u8,
     /// Index of the pattern, used to pick lead-in lines.
     pub index: usize,
-}
-
-/// How a line relates to the open block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cont {
-    /// Part of the block; `end` says whether the block is structurally complete after it,
-    /// `None` keeps the previous completeness.
-    Belongs(Option<bool>),
-    /// A blank line: kept inside the block only if more belonging lines follow.
-    Neutral,
-    /// Not part of the block (an access-log line after a traceback).
-    Foreign,
 }
 
 /// (pattern, ecosystem, strong, end, free_next)
@@ -121,6 +129,54 @@ const STARTS: &[(&str, Eco, bool, bool, u8)] = &[
         0,
     ),
     (r"^\[nodemon\] app crashed", Eco::Node, true, true, 0),
+    // Test runners: a failing run is one block from the first failure to the totals.
+    (
+        r"^=+ (?:FAILURES|ERRORS|short test summary info) =+$",
+        Eco::Pytest,
+        true,
+        false,
+        0,
+    ),
+    (r"^  ● \S", Eco::Jest, true, false, 0),
+    (r"^ FAIL  \S.* > ", Eco::Vitest, true, false, 0),
+    (r"^---- \S+ stdout ----$", Eco::CargoTest, true, false, 0),
+    (r"^\s*--- FAIL: \S+", Eco::GoTest, true, false, 0),
+    // C and C++: compiler diagnostics, the linker, sanitizers.
+    (
+        r"^\S+\.(?:c|cc|cpp|cxx|c\+\+|h|hh|hpp|hxx|m|mm):\d+:\d+: (?:fatal )?error: ",
+        Eco::C,
+        true,
+        false,
+        0,
+    ),
+    (
+        r"^\S*(?-u:\b)ld(?:\.\w+)?: .*: in function ",
+        Eco::C,
+        false,
+        false,
+        0,
+    ),
+    (
+        r"^==\d+==ERROR: \w*Sanitizer: ",
+        Eco::Sanitizer,
+        true,
+        false,
+        0,
+    ),
+    (
+        r"^\S+:\d+:\d+: runtime error: ",
+        Eco::Sanitizer,
+        true,
+        true,
+        0,
+    ),
+    (
+        r"(?-u:\b)http: panic serving \S+: ",
+        Eco::Go,
+        true,
+        false,
+        0,
+    ),
     (
         r"^Exception in thread .*?[\w$]+(?:Exception|Error)",
         Eco::Java,
@@ -157,7 +213,7 @@ const STARTS: &[(&str, Eco, bool, bool, u8)] = &[
         0,
     ),
     (
-        r"\[vite\] (?:Internal server error|Pre-transform error): ",
+        r"\[vite\] (?:\((?:client|ssr)\) )?(?:Internal server error|Pre-transform error): ",
         Eco::Vite,
         true,
         false,
@@ -222,6 +278,14 @@ const STARTS: &[(&str, Eco, bool, bool, u8)] = &[
         0,
     ),
     (r"^(?:CRITICAL|FATAL|PANIC)\b", Eco::Generic, true, true, 0),
+    // A log line with a timestamp, then the level (Python logging, Flask, log4j).
+    (
+        r"^\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[.,\d]*(?:Z|[+-]\d\d:?\d\d)?\]?\s+\[?(?:CRITICAL|FATAL)(?-u:\b)",
+        Eco::Generic,
+        true,
+        true,
+        0,
+    ),
     (
         r"Segmentation fault|core dumped",
         Eco::Generic,
@@ -229,12 +293,12 @@ const STARTS: &[(&str, Eco, bool, bool, u8)] = &[
         true,
         0,
     ),
-    (r"^Fatal: ", Eco::Generic, false, false, 0),
+    (r"^Fatal: ", Eco::Generic, true, true, 0),
 ];
 
 /// Pattern indexes the detector treats specially.
 pub(crate) const START_TRACEBACK: usize = 0;
-pub(crate) const START_GENERIC_ERROR: usize = 10;
+pub(crate) const START_GENERIC_ERROR: usize = 20;
 
 /// Cheap literal check: a line none of these occur in cannot open a block.
 const TRIGGERS: &[&str] = &[
@@ -259,6 +323,12 @@ const TRIGGERS: &[&str] = &[
     "ERROR",
     "Failed to compile",
     "Can't resolve",
+    "FAILURES",
+    "short test summary",
+    "FAIL",
+    "●",
+    " stdout ----",
+    "ld: ",
 ];
 
 /// Lines that look like errors and are not (research.md section D).
@@ -282,12 +352,13 @@ const IGNORES: &[&str] = &[
 
 macro_rules! static_regex {
     ($name:ident, $pat:expr) => {
-        fn $name() -> &'static Regex {
-            static R: OnceLock<Regex> = OnceLock::new();
-            R.get_or_init(|| Regex::new($pat).expect("built-in pattern compiles"))
+        pub(super) fn $name() -> &'static regex::Regex {
+            static R: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+            R.get_or_init(|| regex::Regex::new($pat).expect("built-in pattern compiles"))
         }
     };
 }
+pub(super) use static_regex;
 
 fn starts() -> &'static RegexSet {
     static S: OnceLock<RegexSet> = OnceLock::new();
@@ -332,53 +403,7 @@ pub(crate) fn classify_start(text: &str) -> Option<Start> {
     })
 }
 
-static_regex!(
-    re_py_chain,
-    r"^(?:During handling of the above exception|The above exception was the direct cause)"
-);
-static_regex!(re_py_exc_line, r"^[A-Za-z_][\w.]*(?::.*)?$");
 static_regex!(re_js_frame, r"^\s+at \S");
-static_regex!(re_node_footer, r"^Node\.js v\d+");
-static_regex!(re_node_misc, r"^(?:\}|\]|Require stack:|- \S|\[nodemon\])");
-static_regex!(
-    re_java_more,
-    r"^\s+\.\.\. \d+ (?:more|common frames omitted)"
-);
-static_regex!(re_java_cause, r"^\s*(?:Caused by|Suppressed): ");
-static_regex!(re_javac_count, r"^\d+ errors?$");
-static_regex!(
-    re_rust_end,
-    r"^(?:For more information about|note: run with `RUST_BACKTRACE|note: Some details are omitted)"
-);
-static_regex!(
-    re_rust_cont,
-    r"^(?:stack backtrace:|(?:help|note|warning)(?:\[\w+\])?: |error(?:\[E\d+\])?: )"
-);
-static_regex!(re_go_goroutine, r"^goroutine \d+ ");
-static_regex!(
-    re_go_frame_fn,
-    r"^(?:[\w./*()\-]+\(.*\)|created by .+|\.\.\.additional frames elided\.\.\.)$"
-);
-static_regex!(
-    re_go_misc,
-    r"^(?:\[signal |exit status \d+|\S+\.go:\d+:\d+: )"
-);
-static_regex!(re_ruby_frame, r"^\s+(?:from )?\S.*:\d+:in ");
-static_regex!(
-    re_ruby_misc,
-    r"^(?:Did you mean\?|\S+\.rb:\d+: syntax error, )"
-);
-static_regex!(re_php_cont, r"^(?:Stack trace:|#\d+ )");
-static_regex!(re_php_end, r"^(?:#\d+ \{main\}|\s+thrown in )");
-static_regex!(re_ts_cont, r"^(?:\d+\s|\S.*\.[mc]?tsx?[:(]\d+)");
-static_regex!(
-    re_ts_end,
-    r"Found [1-9]\d* errors?\b|Watching for file changes"
-);
-static_regex!(
-    re_bundler_end,
-    r"compiled with \d+ errors?|Build failed|build failed"
-);
 static_regex!(
     re_node_header,
     r"^(?:file://)?(?:/|[A-Za-z]:\\|node:)\S*:\d+$"
@@ -388,123 +413,7 @@ static_regex!(
     r"\b(?:ERROR|CRITICAL|Error|Exception|error)\b"
 );
 static_regex!(re_go_pkg_header, r"^# \S+$");
-
-/// Per-block state the continuation rules need.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct ContState {
-    /// The previous belonging line started with whitespace (a Python frame or source).
-    pub last_indented: bool,
-    /// The block is structurally complete (webpack: nothing after its summary line).
-    pub complete: bool,
-}
-
-/// Decide whether `text` continues an open block of ecosystem `eco`.
-pub(crate) fn continues(eco: Eco, st: ContState, text: &str) -> Cont {
-    if text.trim().is_empty() {
-        return Cont::Neutral;
-    }
-    let indented = text.starts_with([' ', '\t']);
-    let same_eco_start = || classify_start(text).map(|s| s.eco) == Some(eco);
-    match eco {
-        Eco::Python => {
-            if indented || re_py_chain().is_match(text) || text.starts_with("Traceback (") {
-                Cont::Belongs(Some(false))
-            } else if st.last_indented && re_py_exc_line().is_match(text) {
-                Cont::Belongs(Some(true))
-            } else {
-                Cont::Foreign
-            }
-        }
-        Eco::Node | Eco::Generic | Eco::Custom => {
-            if re_js_frame().is_match(text) || re_node_footer().is_match(text) {
-                Cont::Belongs(Some(true))
-            } else if indented || re_node_misc().is_match(text) {
-                Cont::Belongs(None)
-            } else {
-                Cont::Foreign
-            }
-        }
-        Eco::Java => {
-            if re_js_frame().is_match(text) || re_java_more().is_match(text) {
-                Cont::Belongs(Some(true))
-            } else if re_java_cause().is_match(text) {
-                Cont::Belongs(Some(false))
-            } else {
-                Cont::Foreign
-            }
-        }
-        Eco::Javac => {
-            if re_javac_count().is_match(text) {
-                Cont::Belongs(Some(true))
-            } else if indented || same_eco_start() {
-                Cont::Belongs(Some(false))
-            } else {
-                Cont::Foreign
-            }
-        }
-        Eco::Rust => {
-            if re_rust_end().is_match(text) || text.starts_with("error: could not compile") {
-                Cont::Belongs(Some(true))
-            } else if indented || re_rust_cont().is_match(text) || text.starts_with('|') {
-                Cont::Belongs(Some(false))
-            } else {
-                Cont::Foreign
-            }
-        }
-        Eco::Go => {
-            if text.starts_with('\t') || re_go_misc().is_match(text) {
-                Cont::Belongs(Some(true))
-            } else if re_go_goroutine().is_match(text) || re_go_frame_fn().is_match(text) {
-                Cont::Belongs(Some(false))
-            } else if indented {
-                Cont::Belongs(None)
-            } else {
-                Cont::Foreign
-            }
-        }
-        Eco::Ruby => {
-            if re_ruby_frame().is_match(text) {
-                Cont::Belongs(Some(true))
-            } else if indented || re_ruby_misc().is_match(text) {
-                // error_highlight's source line and carets, did_you_mean, more syntax errors
-                Cont::Belongs(None)
-            } else {
-                Cont::Foreign
-            }
-        }
-        Eco::Php => {
-            if re_php_end().is_match(text) {
-                Cont::Belongs(Some(true))
-            } else if indented || re_php_cont().is_match(text) {
-                Cont::Belongs(Some(false))
-            } else {
-                Cont::Foreign
-            }
-        }
-        Eco::TypeScript => {
-            if re_ts_end().is_match(text) {
-                Cont::Belongs(Some(true))
-            } else if indented || re_ts_cont().is_match(text) {
-                Cont::Belongs(None)
-            } else {
-                Cont::Foreign
-            }
-        }
-        Eco::Webpack if !st.complete => {
-            // webpack prints multi-line messages at column 0 until its summary line.
-            Cont::Belongs(Some(re_bundler_end().is_match(text)))
-        }
-        Eco::Vite | Eco::Webpack | Eco::Next => {
-            if re_bundler_end().is_match(text) || re_js_frame().is_match(text) {
-                Cont::Belongs(Some(true))
-            } else if indented || text.starts_with('|') || same_eco_start() {
-                Cont::Belongs(Some(false))
-            } else {
-                Cont::Foreign
-            }
-        }
-    }
-}
+static_regex!(re_c_function, r"^\S+: In (?:member )?function ");
 
 /// How many lines before a start line belong to the block (a Node uncaught header with
 /// its source line and caret, the log line `logging.exception` writes, `# pkg` for Go).
@@ -521,6 +430,14 @@ pub(crate) fn lead_in<'a>(start: Start, previous: impl Iterator<Item = &'a str>)
         },
         Eco::Go => match prev.first() {
             Some(l) if re_go_pkg_header().is_match(l) => 1,
+            _ => 0,
+        },
+        Eco::C => match prev.first() {
+            Some(l) if re_c_function().is_match(l) => 1,
+            _ => 0,
+        },
+        Eco::Sanitizer => match prev.first() {
+            Some(l) if l.starts_with("=====") => 1,
             _ => 0,
         },
         _ => 0,
@@ -554,6 +471,12 @@ mod tests {
         assert!(classify_start("Traceback (most recent call last):").is_some());
         assert!(is_ignored("Found 0 errors. Watching for file changes."));
         assert!(prefilter("KeyError: 'x'"));
+    }
+
+    #[test]
+    fn special_start_indexes_name_their_rows() {
+        assert!(STARTS[START_TRACEBACK].0.starts_with("^Traceback"));
+        assert!(STARTS[START_GENERIC_ERROR].0.starts_with("^(?:Uncaught )?"));
     }
 
     #[test]

@@ -60,7 +60,8 @@ pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Workspace-relative paths of the files an error names that exist in the workspace.
+/// Workspace-relative paths of the user's own files an error names (the error's
+/// own file first): no virtualenv, installed package, vendored or built file.
 fn workspace_files(block: Option<&ErrorBlock>, workspace: &Path) -> Vec<String> {
     let mut files: Vec<String> = Vec::new();
     for f in block.map(|b| b.files.as_slice()).unwrap_or_default() {
@@ -75,7 +76,7 @@ fn workspace_files(block: Option<&ErrorBlock>, workspace: &Path) -> Vec<String> 
         };
         if let Ok(rel) = full.strip_prefix(workspace) {
             let rel = rel.to_string_lossy().into_owned();
-            if full.is_file() && !files.contains(&rel) {
+            if full.is_file() && !files.contains(&rel) && !crate::detect::is_third_party(&rel) {
                 files.push(rel);
             }
         }

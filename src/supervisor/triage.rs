@@ -109,6 +109,8 @@ impl Supervisor {
         let duration_ms = millis(took);
         match verdict {
             Ok(is_error) => {
+                let said = if is_error { "error" } else { "not an error" };
+                status::debug(2, &format!("triage verdict: {said}: {}", block.summary));
                 self.triage_cache.insert(fp.clone(), is_error);
                 self.emit(Ev::Triage {
                     fingerprint: fp,
