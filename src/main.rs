@@ -86,7 +86,7 @@ fn config(args: &[OsString]) -> i32 {
             println!("{:<16} {}", "workspace", cfg.workspace.display());
             println!("{:<16} {:?}", "mode", cfg.mode);
             // Where history and undo records live (see README, "Files written").
-            match heal::state::location(&cfg.workspace) {
+            match heal::location::location(&cfg.workspace) {
                 Ok(dir) => println!("{:<16} {}", "state", dir.display()),
                 Err(e) => println!("{:<16} (none: {e})", "state"),
             }

@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::history::{self, History};
+use super::location;
 use super::state::{self, StateDir};
 use super::undo::record::{self, Store};
 
@@ -32,7 +33,7 @@ pub fn open_state(workspace: &Path) -> Result<(StateDir, Vec<String>)> {
         return Ok((state, Vec::new()));
     }
     let mut warnings = Vec::new();
-    if let Some(old) = state::legacy_dir(workspace) {
+    if let Some(old) = location::legacy_dir(workspace) {
         let left = |name: &str, why: String| {
             format!("left {} where it is: {why}", old.join(name).display())
         };
@@ -58,6 +59,6 @@ pub fn open_state(workspace: &Path) -> Result<(StateDir, Vec<String>)> {
             Err(e) => warnings.push(left(LEGACY_UNDO, e.to_string())),
         }
     }
-    state.write_atomic(MARKER, b"")?;
+    state.write_note(MARKER, b"")?;
     Ok((state, warnings))
 }

@@ -8,6 +8,7 @@ pub mod diff;
 pub mod events;
 pub mod history;
 pub mod legacy;
+pub mod location;
 pub mod paths;
 pub mod snapshot;
 pub mod state;

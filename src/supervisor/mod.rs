@@ -4,6 +4,7 @@
 //! paths, `lifecycle` the child, `startup` the checks before it starts.
 
 mod fix;
+mod fix_run;
 mod heal;
 mod lifecycle;
 mod startup;
