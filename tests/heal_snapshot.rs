@@ -65,6 +65,14 @@ fn isolate_state() {
     ONCE.call_once(|| std::env::set_var("XDG_STATE_HOME", state_home()));
 }
 
+fn job() -> attempt::Job {
+    attempt::Job {
+        fingerprint: "f".into(),
+        summary: "E".into(),
+        files: Vec::new(),
+    }
+}
+
 fn entry() -> HistoryEntry {
     HistoryEntry {
         time: 0,
@@ -83,7 +91,7 @@ fn entry() -> HistoryEntry {
 /// one: prepare, `change` the workspace, finish. Returns what changed.
 fn fix(ws: &Path, change: impl FnOnce()) -> Vec<FileChange> {
     isolate_state();
-    let prepared = attempt::prepare(ws, "f", "E", 1, &AtomicBool::new(false)).unwrap();
+    let prepared = attempt::prepare(ws, &job(), 1, &AtomicBool::new(false)).unwrap();
     change();
     let ending = Ending {
         named: Vec::new(),
@@ -291,7 +299,7 @@ fn only_named_files_count_when_the_agent_names_them() {
     let d = ws.path();
     write(d, "app.py", "a\n");
     write(d, "server.log", "1\n");
-    let prepared = attempt::prepare(d, "f", "E", 1, &AtomicBool::new(false)).unwrap();
+    let prepared = attempt::prepare(d, &job(), 1, &AtomicBool::new(false)).unwrap();
     write(d, "app.py", "b\n");
     write(d, "server.log", "1\n2\n");
     let ending = Ending {
@@ -305,7 +313,7 @@ fn only_named_files_count_when_the_agent_names_them() {
     assert_eq!(done.files, [fc("app.py", 1, 1)]);
     assert!(done.failure.is_none());
     // A fix that named nothing it changed is a failure, said why.
-    let prepared = attempt::prepare(d, "f", "E", 1, &AtomicBool::new(false)).unwrap();
+    let prepared = attempt::prepare(d, &job(), 1, &AtomicBool::new(false)).unwrap();
     let ending = Ending {
         named: vec![Resolved::Inside("app.py".into())],
         everything: false,

@@ -42,15 +42,23 @@ impl Prepared {
     }
 }
 
+/// The error a fix is for, as far as the files are concerned.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub fingerprint: String,
+    pub summary: String,
+    /// Workspace-relative files the error names: snapshotted first.
+    pub files: Vec<String>,
+}
+
 /// Everything a fix needs before its agent starts. `None` when `cancel` was
 /// set meanwhile (the fix was aborted).
-pub fn prepare(
-    workspace: &Path,
-    fingerprint: &str,
-    summary: &str,
-    now: u64,
-    cancel: &AtomicBool,
-) -> Option<Prepared> {
+pub fn prepare(workspace: &Path, job: &Job, now: u64, cancel: &AtomicBool) -> Option<Prepared> {
+    let Job {
+        fingerprint,
+        summary,
+        files,
+    } = job;
     let mut warnings = Vec::new();
     let state = match legacy::open_state(workspace) {
         Ok((state, w)) => {
@@ -76,7 +84,7 @@ pub fn prepare(
         .and_then(|s| s.ids().ok())
         .unwrap_or_default();
     let started = Instant::now();
-    let snapshot = Snapshot::take(workspace, cancel).ok()?;
+    let snapshot = Snapshot::take(workspace, files, cancel).ok()?;
     let snapshot_ms = started.elapsed().as_secs_f64() * 1000.0;
     let history = state.map(History::new);
     let history_text = match &history {

@@ -67,10 +67,13 @@ impl Supervisor {
         {
             let (tx, cancel) = (self.tx.clone(), cancel.clone());
             let workspace = self.cfg.workspace.clone();
-            let (fingerprint, summary) = (job.fingerprint.clone(), job.summary.clone());
+            let error = attempt::Job {
+                fingerprint: job.fingerprint.clone(),
+                summary: job.summary.clone(),
+                files: job.files.clone(),
+            };
             off_the_loop("fix-prepare", move || {
-                let prepared =
-                    attempt::prepare(&workspace, &fingerprint, &summary, unix_now(), &cancel);
+                let prepared = attempt::prepare(&workspace, &error, unix_now(), &cancel);
                 let _ = tx.send(Event::FixPrepared(token, prepared.map(Box::new)));
             });
         }

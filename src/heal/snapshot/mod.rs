@@ -38,6 +38,9 @@ pub use walk::Cancelled;
 pub const MAX_FILE: u64 = 1 << 20;
 /// Most bytes copied in all.
 pub const MAX_TOTAL: u64 = 64 << 20;
+/// Most files walked: past this (a huge tree nobody ignored), the rest is over
+/// the budget. About 10 µs a file here, so a walk stays near 100 ms.
+pub const MAX_FILES: usize = 10_000;
 /// Largest file read after the fix to compare with its copy.
 pub const MAX_COMPARE: u64 = 64 << 20;
 /// Timestamps can be coarse (a jiffy on Linux, 1-2 s on some filesystems): a
@@ -66,9 +69,12 @@ impl fmt::Display for Uncovered {
             Uncovered::GitIgnored => write!(f, "git-ignored"),
             Uncovered::TooLarge => write!(f, "larger than {} MiB", MAX_FILE >> 20),
             Uncovered::Binary => write!(f, "binary"),
-            Uncovered::OverBudget => {
-                write!(f, "over the {} MiB snapshot budget", MAX_TOTAL >> 20)
-            }
+            Uncovered::OverBudget => write!(
+                f,
+                "over the snapshot budget ({} MiB, {} files)",
+                MAX_TOTAL >> 20,
+                MAX_FILES
+            ),
             Uncovered::SkippedDir(d) => write!(f, "in {d}/"),
             Uncovered::Outside => write!(f, "outside the workspace"),
             Uncovered::Unreachable(why) => write!(f, "{why}"),
@@ -113,6 +119,8 @@ pub struct Snapshot {
     kept: HashMap<String, (Vec<u8>, Stamp)>,
     not_kept: HashMap<String, (Stamp, Uncovered)>,
     bytes_kept: u64,
+    /// The walk stopped at [`MAX_FILES`]: a file not seen may have been there.
+    truncated: bool,
 }
 
 /// Reads at most `max + 1` bytes of a regular file (a FIFO never blocks the open).
@@ -149,9 +157,24 @@ fn not_undoable(path: &str, why: &Uncovered) -> Changed {
 }
 
 impl Snapshot {
-    /// Walks and copies the workspace (see the module docs). Checks `cancel`
-    /// between files: an aborted fix does not wait for the walk.
-    pub fn take(workspace: &Path, cancel: &AtomicBool) -> Result<Snapshot, Cancelled> {
+    /// Walks and copies the workspace (see the module docs), the files in
+    /// `first` (workspace-relative: the ones the error names, which a fix most
+    /// plausibly touches) before any other. Checks `cancel` between files: an
+    /// aborted fix does not wait for the walk.
+    pub fn take(
+        workspace: &Path,
+        first: &[String],
+        cancel: &AtomicBool,
+    ) -> Result<Snapshot, Cancelled> {
+        Self::take_at_most(workspace, first, MAX_FILES, cancel)
+    }
+
+    fn take_at_most(
+        workspace: &Path,
+        first: &[String],
+        limit: usize,
+        cancel: &AtomicBool,
+    ) -> Result<Snapshot, Cancelled> {
         let taken_at = SystemTime::now();
         let mut snap = Snapshot {
             workspace: workspace.to_path_buf(),
@@ -159,8 +182,20 @@ impl Snapshot {
             kept: HashMap::new(),
             not_kept: HashMap::new(),
             bytes_kept: 0,
+            truncated: false,
         };
-        for (rel, meta) in walk::files(workspace, cancel)? {
+        let named = first.iter().filter_map(|rel| {
+            let meta = fs::symlink_metadata(workspace.join(rel)).ok()?;
+            let plain = confined::is_plain_relative(rel) && meta.file_type().is_file();
+            (plain && walk::left_out(workspace, rel).is_none()).then(|| (rel.clone(), meta))
+        });
+        let named: Vec<(String, Metadata)> = named.collect();
+        let walked = walk::files(workspace, limit, cancel)?;
+        snap.truncated = walked.truncated;
+        for (rel, meta) in named.into_iter().chain(walked.found) {
+            if snap.kept.contains_key(&rel) || snap.not_kept.contains_key(&rel) {
+                continue;
+            }
             let stamp = Stamp::of(&meta);
             let len = meta.len();
             let why = if len > MAX_FILE {
@@ -204,7 +239,9 @@ impl Snapshot {
         let mut out: BTreeMap<String, Changed> = BTreeMap::new();
         let mut done: HashSet<String> = HashSet::new();
         if everything {
-            let now = walk::files(&self.workspace, &AtomicBool::new(false)).unwrap_or_default();
+            let now = walk::files(&self.workspace, MAX_FILES, &AtomicBool::new(false))
+                .map(|f| f.found)
+                .unwrap_or_default();
             for (rel, _) in now {
                 if let Some(c) = self.compare(&rel, true) {
                     out.insert(rel.clone(), c);
@@ -306,6 +343,12 @@ impl Snapshot {
                 return self.modified_since(&full).then(|| not_undoable(rel, &why));
             }
         }
+        if self.truncated {
+            // Past the walk's end: it may have been there all along, too.
+            return self
+                .modified_since(&full)
+                .then(|| not_undoable(rel, &Uncovered::OverBudget));
+        }
         match found {
             Found::File(now) => {
                 let added = if is_binary(&now) {
@@ -355,7 +398,7 @@ mod tests {
         write(d, "blob.bin", b"\0\x01");
         write(d, "big.txt", &vec![b'x'; MAX_FILE as usize + 1]);
         write(d, "node_modules/dep.js", b"dep\n");
-        let snap = Snapshot::take(d, &AtomicBool::new(false)).unwrap();
+        let snap = Snapshot::take(d, &[], &AtomicBool::new(false)).unwrap();
         assert_eq!(snap.counts().0, 2);
         write(d, "app.py", b"a\nc\nd\n");
         write(d, "new/mod.py", b"n\n");
@@ -408,7 +451,7 @@ mod tests {
             .unwrap()
             .set_modified(an_hour_ago)
             .unwrap();
-        let snap = Snapshot::take(d, &AtomicBool::new(false)).unwrap();
+        let snap = Snapshot::take(d, &[], &AtomicBool::new(false)).unwrap();
         let named = [Resolved::Inside("node_modules/old.js".into())];
         assert!(snap.changed(&named, false).is_empty());
         let outside = tempfile::NamedTempFile::new().unwrap();
@@ -425,6 +468,34 @@ mod tests {
     fn a_cancelled_snapshot_stops() {
         let ws = tempfile::TempDir::new().unwrap();
         write(ws.path(), "a", b"a");
-        assert!(Snapshot::take(ws.path(), &AtomicBool::new(true)).is_err());
+        assert!(Snapshot::take(ws.path(), &[], &AtomicBool::new(true)).is_err());
+    }
+
+    #[test]
+    fn past_the_file_budget_the_error_s_files_come_first_and_new_files_are_not_undoable() {
+        let ws = tempfile::TempDir::new().unwrap();
+        let d = ws.path();
+        for f in ["a.py", "b.py", "c.py", "d.py"] {
+            write(d, f, b"x\n");
+        }
+        let first = ["c.py".to_string(), "missing.py".into(), "../x".into()];
+        let snap = Snapshot::take_at_most(d, &first, 2, &AtomicBool::new(false)).unwrap();
+        assert!(snap.truncated);
+        assert!(snap.kept.contains_key("c.py"));
+        assert!(snap.counts().0 >= 2);
+        write(d, "c.py", b"y\n");
+        write(d, "new.py", b"n\n");
+        let named = [
+            Resolved::Inside("c.py".into()),
+            Resolved::Inside("new.py".into()),
+        ];
+        let got = summary(&snap.changed(&named, false));
+        assert_eq!(got[0], ("c.py".into(), 1, 1, None));
+        assert_eq!(got[1].0, "new.py");
+        assert!(got[1]
+            .3
+            .as_deref()
+            .unwrap()
+            .starts_with("over the snapshot budget"));
     }
 }

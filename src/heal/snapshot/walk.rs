@@ -53,13 +53,27 @@ fn builder(root: &Path) -> WalkBuilder {
 #[derive(Debug)]
 pub struct Cancelled;
 
-/// The regular files under `root` as (relative `/` path, metadata of the entry).
-pub fn files(root: &Path, cancel: &AtomicBool) -> Result<Vec<(String, Metadata)>, Cancelled> {
+/// What [`files`] found.
+pub struct Files {
+    /// (relative `/` path, metadata of the entry)
+    pub found: Vec<(String, Metadata)>,
+    /// The walk stopped at `limit` files: there are more.
+    pub truncated: bool,
+}
+
+/// The regular files under `root`, at most `limit` of them.
+pub fn files(root: &Path, limit: usize, cancel: &AtomicBool) -> Result<Files, Cancelled> {
     let mut out = Vec::new();
     let walk = builder(root).filter_entry(|e| !skipped_dir(e)).build();
     for entry in walk {
         if cancel.load(Ordering::Relaxed) {
             return Err(Cancelled);
+        }
+        if out.len() >= limit {
+            return Ok(Files {
+                found: out,
+                truncated: true,
+            });
         }
         // An entry we cannot read (permissions, vanished) is not ours to diff.
         let Ok(entry) = entry else { continue };
@@ -78,7 +92,10 @@ pub fn files(root: &Path, cancel: &AtomicBool) -> Result<Vec<(String, Metadata)>
         let Ok(meta) = entry.metadata() else { continue };
         out.push((rel, meta));
     }
-    Ok(out)
+    Ok(Files {
+        found: out,
+        truncated: false,
+    })
 }
 
 /// Why the walk leaves `rel` out, or `None` when it would include it: under a
@@ -135,8 +152,9 @@ mod tests {
         ] {
             write(d, f);
         }
-        let mut got: Vec<String> = files(d, &AtomicBool::new(false))
+        let mut got: Vec<String> = files(d, 100, &AtomicBool::new(false))
             .unwrap()
+            .found
             .into_iter()
             .map(|(p, _)| p)
             .collect();
@@ -152,6 +170,8 @@ mod tests {
             Some(Uncovered::SkippedDir("node_modules".into()))
         );
         assert_eq!(left_out(d, "src/lib.py"), None);
-        assert!(files(d, &AtomicBool::new(true)).is_err());
+        assert!(files(d, 100, &AtomicBool::new(true)).is_err());
+        let some = files(d, 2, &AtomicBool::new(false)).unwrap();
+        assert!(some.truncated && some.found.len() == 2);
     }
 }
