@@ -5,35 +5,14 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::AtomicBool;
 
-use common::{path_with_fakes, run_piped, state_home};
+use common::{git, path_with_fakes, run_piped, state_home};
 use otorepair::heal::attempt::{self, Ending};
 use otorepair::heal::paths::Resolved;
 use otorepair::heal::{undo, FileChange, HistoryEntry};
 use tempfile::TempDir;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=x", "-c", "user.email=x@example.com"])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn fc(path: &str, added: u32, removed: u32) -> FileChange {
     FileChange {

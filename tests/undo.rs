@@ -5,12 +5,11 @@
 mod common;
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, path_with_fakes, repo, run_piped, state_dir, state_home, Opts, Term};
+use common::{bin, git, path_with_fakes, repo, run_piped, state_dir, state_home, Opts, Term};
 use serde_json::Value;
 
 /// The usual fix of `examples/crash_on_start`; port 0 so tests never race for a port.
@@ -24,22 +23,6 @@ fn example(name: &str) -> tempfile::TempDir {
         fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
     }
     dir
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=x", "-c", "user.email=x@example.com"])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
 }
 
 /// Every path under `dir` (relative, sorted), `.git` left out.
@@ -92,6 +75,17 @@ fn check_script(ws: &Path, files: &[&str]) {
 /// A custom agent command that replaces "broken" with "fixed" in `file`.
 fn sed_agent(file: &str) -> String {
     format!("cat >/dev/null; sed -i s/broken/fixed/ {file}; echo edited {file}")
+}
+
+/// Heals `sh check.sh` (crashing until `file` says "fixed") with [`sed_agent`].
+fn fix_with_sed(ws: &Path, file: &str) {
+    check_script(ws, &[file]);
+    let out = run_piped(
+        &["--agent-cmd", &sed_agent(file), "--", "sh", "check.sh"],
+        &[],
+        Some(ws),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
 }
 
 /// Runs otorepair in the background with pipes; returns the child.
@@ -210,14 +204,8 @@ fn undo_takes_back_a_fix_interrupted_by_a_signal_and_history_records_it() {
         let ws = dir.path();
         fs::write(ws.join("a.txt"), "a broken\n").unwrap();
         fs::write(ws.join("b.txt"), "b broken\n").unwrap();
-        check_script(ws, &["a.txt"]);
         // A good fix first.
-        let out = run_piped(
-            &["--agent-cmd", &sed_agent("a.txt"), "--", "sh", "check.sh"],
-            &[],
-            Some(ws),
-        );
-        assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+        fix_with_sed(ws, "a.txt");
         assert_eq!(fs::read_to_string(ws.join("a.txt")).unwrap(), "a fixed\n");
         // Then a fix that edits b.txt and is still running when otorepair is told to go.
         check_script(ws, &["b.txt"]);
@@ -253,13 +241,7 @@ fn an_undo_that_restores_nothing_keeps_the_record_for_later() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path();
     fs::write(ws.join("a.txt"), "a broken\n").unwrap();
-    check_script(ws, &["a.txt"]);
-    let out = run_piped(
-        &["--agent-cmd", &sed_agent("a.txt"), "--", "sh", "check.sh"],
-        &[],
-        Some(ws),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    fix_with_sed(ws, "a.txt");
     fs::write(ws.join("a.txt"), "a fixed\nand mine\n").unwrap();
     let undone = common::undo(ws);
     assert_eq!(undone.status.code(), Some(1), "{}", all_output(&undone));
@@ -283,19 +265,7 @@ fn undo_never_writes_through_a_directory_replaced_by_a_symlink() {
     let ws = dir.path().join("ws");
     fs::create_dir_all(ws.join("src")).unwrap();
     fs::write(ws.join("src/a.txt"), "a broken\n").unwrap();
-    check_script(&ws, &["src/a.txt"]);
-    let out = run_piped(
-        &[
-            "--agent-cmd",
-            &sed_agent("src/a.txt"),
-            "--",
-            "sh",
-            "check.sh",
-        ],
-        &[],
-        Some(&ws),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    fix_with_sed(&ws, "src/a.txt");
     // src/ is replaced by a symlink to a directory outside the workspace holding
     // a file with exactly the fixed content.
     let outside = dir.path().join("outside");
@@ -382,15 +352,18 @@ fn a_held_history_lock_neither_hangs_a_fix_nor_swallows_ctrl_c_or_sigterm() {
         .unwrap();
     let _held = Flock::lock(file, FlockArg::LockExclusive).unwrap();
 
+    let start = || {
+        Term::spawn(
+            &["--", "python3", "app.py"],
+            Opts {
+                cwd: Some(ws),
+                env: vec![("FAKE_AGENT_LOG", log.display().to_string())],
+                ..Opts::default()
+            },
+        )
+    };
     // Ctrl-C between the crash and the agent's start aborts the fix.
-    let mut t = Term::spawn(
-        &["--", "python3", "app.py"],
-        Opts {
-            cwd: Some(ws),
-            env: vec![("FAKE_AGENT_LOG", log.display().to_string())],
-            ..Opts::default()
-        },
-    );
+    let mut t = start();
     t.expect("Process crashed. Attempting fix");
     t.send(b"\x03");
     t.expect("aborted");
@@ -400,14 +373,7 @@ fn a_held_history_lock_neither_hangs_a_fix_nor_swallows_ctrl_c_or_sigterm() {
     assert!(!log.exists(), "the agent ran after Ctrl-C");
 
     // SIGTERM there ends otorepair at once.
-    let mut t = Term::spawn(
-        &["--", "python3", "app.py"],
-        Opts {
-            cwd: Some(ws),
-            env: vec![("FAKE_AGENT_LOG", log.display().to_string())],
-            ..Opts::default()
-        },
-    );
+    let mut t = start();
     t.expect("Process crashed. Attempting fix");
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait(), 143, "{}", t.text());
@@ -422,6 +388,25 @@ fn a_held_history_lock_neither_hangs_a_fix_nor_swallows_ctrl_c_or_sigterm() {
     let out = wait_output(child, "otorepair with the history locked");
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
     assert!(all_output(&out).contains("locked"), "{}", all_output(&out));
+}
+
+/// Heals `examples/crash_on_start` copied in `ws`; returns the fix prompt.
+fn fix_crash_on_start(ws: &Path) -> String {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("agent.jsonl");
+    let out = run_piped(
+        &["--", "python3", "app.py"],
+        &[
+            ("FAKE_AGENT_EDIT", PORT_FIX),
+            ("ONESHOT", "1"),
+            ("FAKE_AGENT_LOG", log.to_str().unwrap()),
+        ],
+        Some(ws),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let text = fs::read_to_string(&log).unwrap();
+    let record: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    record["stdin"].as_str().unwrap().to_string()
 }
 
 /// `fnv1a64:<hex>:<len>`, the post-fix hash an undo record carries.
@@ -450,19 +435,7 @@ fn an_existing_dot_otorepair_is_read_and_never_written() {
     fs::write(legacy.join("last-fix.json"), &record).unwrap();
     let legacy_before = listing(&legacy);
 
-    let logs = tempfile::tempdir().unwrap();
-    let log = logs.path().join("agent.jsonl");
-    let out = run_piped(
-        &["--", "python3", "app.py"],
-        &[
-            ("FAKE_AGENT_EDIT", PORT_FIX),
-            ("ONESHOT", "1"),
-            ("FAKE_AGENT_LOG", log.to_str().unwrap()),
-        ],
-        Some(ws),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
-    let prompt = fs::read_to_string(&log).unwrap();
+    let prompt = fix_crash_on_start(ws);
     assert!(prompt.contains("LEGACY-MARKER-7"), "{prompt}");
     // The new fix first, then the one recorded before.
     assert!(String::from_utf8_lossy(&common::undo(ws).stdout).contains("restored: app.py"));
@@ -496,25 +469,7 @@ fn a_huge_history_entry_is_clipped_before_it_reaches_the_prompt() {
     let file = serde_json::json!({"version": 1, "entries": [entry]});
     fs::create_dir(ws.join(".otorepair")).unwrap();
     fs::write(ws.join(".otorepair/history.json"), file.to_string()).unwrap();
-    let logs = tempfile::tempdir().unwrap();
-    let log = logs.path().join("agent.jsonl");
-    let out = run_piped(
-        &["--", "python3", "app.py"],
-        &[
-            ("FAKE_AGENT_EDIT", PORT_FIX),
-            ("ONESHOT", "1"),
-            ("FAKE_AGENT_LOG", log.to_str().unwrap()),
-        ],
-        Some(ws),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
-    let mut text = String::new();
-    fs::File::open(&log)
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    let record: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    let prompt = record["stdin"].as_str().unwrap();
+    let prompt = fix_crash_on_start(ws);
     assert!(
         prompt.contains("KeyError: xxx"),
         "the old entry is still shown"

@@ -110,6 +110,23 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Option<Vec<u8>>, StateError
     Ok(Some(bytes))
 }
 
+/// Creates `dir` if missing; fails unless it is a real directory (a symlink
+/// there is refused, never followed).
+fn make_real_dir(dir: &Path) -> Result<(), StateError> {
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err("creating", dir)(e)),
+    }
+    let real_dir = fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_dir());
+    if !real_dir {
+        return Err(StateError::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 impl StateDir {
     /// The state directory of `workspace` (see the module docs), created if
     /// missing.
@@ -126,17 +143,7 @@ impl StateDir {
         let mut dir = loc.base.clone();
         for part in &loc.parts {
             dir.push(part);
-            match fs::create_dir(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io_err("creating", &dir)(e)),
-            }
-            let real_dir = fs::symlink_metadata(&dir)
-                .map(|m| m.file_type().is_dir())
-                .unwrap_or(false);
-            if !real_dir {
-                return Err(StateError::NotADirectory { path: dir });
-            }
+            make_real_dir(&dir)?;
         }
         let state = StateDir {
             dir,
@@ -170,17 +177,7 @@ impl StateDir {
     /// A subdirectory (created if missing, and checked to be a real directory).
     pub fn subdir(&self, name: &str) -> Result<StateDir, StateError> {
         let dir = self.path(name);
-        match fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err("creating", &dir)(e)),
-        }
-        let real_dir = fs::symlink_metadata(&dir)
-            .map(|m| m.file_type().is_dir())
-            .unwrap_or(false);
-        if !real_dir {
-            return Err(StateError::NotADirectory { path: dir });
-        }
+        make_real_dir(&dir)?;
         Ok(StateDir {
             dir,
             workspace: self.workspace.clone(),

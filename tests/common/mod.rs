@@ -62,6 +62,28 @@ pub fn undo(workspace: &Path) -> std::process::Output {
         .expect("run otorepair undo")
 }
 
+/// Runs git in `dir` with a fixed identity and no signing; its stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=x", "-c", "user.email=x@example.com"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// PATH with the fake agents first.
 pub fn path_with_fakes() -> String {
     format!(
