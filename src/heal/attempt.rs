@@ -21,8 +21,7 @@ const HISTORY_IN_PROMPT: usize = 5;
 /// What [`prepare`] made ready for a fix.
 #[derive(Debug)]
 pub struct Prepared {
-    /// `None` when it could not be taken: then nothing can be undone.
-    snapshot: Option<Snapshot>,
+    snapshot: Snapshot,
     history: Option<History>,
     store: Option<Store>,
     /// Undo records that existed before this fix.
@@ -37,8 +36,8 @@ pub struct Prepared {
 
 impl Prepared {
     /// Files copied, only stat-ed, and bytes copied by the snapshot.
-    pub fn snapshot_counts(&self) -> Option<(usize, usize, u64)> {
-        self.snapshot.as_ref().map(Snapshot::counts)
+    pub fn snapshot_counts(&self) -> (usize, usize, u64) {
+        self.snapshot.counts()
     }
 }
 
@@ -102,7 +101,7 @@ pub fn prepare(workspace: &Path, job: &Job, now: u64, cancel: &AtomicBool) -> Op
         None => String::new(),
     };
     Some(Prepared {
-        snapshot: Some(snapshot),
+        snapshot,
         history,
         store,
         records_before,
@@ -141,10 +140,7 @@ pub struct Finished {
 /// record and its history entry.
 pub fn finish(prepared: &Prepared, ending: Ending) -> Finished {
     let mut warnings = Vec::new();
-    let mut changed = match &prepared.snapshot {
-        Some(s) => s.changed(&ending.named, ending.everything),
-        None => Vec::new(),
-    };
+    let mut changed = prepared.snapshot.changed(&ending.named, ending.everything);
     if ending.everything {
         if let Some(store) = &prepared.store {
             drop_claimed_by_others(store, &prepared.records_before, &mut changed, ending.now);
@@ -152,7 +148,8 @@ pub fn finish(prepared: &Prepared, ending: Ending) -> Finished {
     }
     let files: Vec<FileChange> = changed.iter().map(|c| c.change.clone()).collect();
     let failure = ending.failure.or_else(|| {
-        (files.is_empty() && prepared.snapshot.is_some())
+        files
+            .is_empty()
             .then(|| "the agent changed no file".to_string())
     });
     if let (Some(store), false) = (&prepared.store, changed.is_empty()) {

@@ -114,15 +114,14 @@ impl Supervisor {
         for w in &prepared.warnings {
             status::warn(w);
         }
-        if let Some((copied, stat_only, bytes)) = prepared.snapshot_counts() {
-            status::debug(
-                1,
-                &format!(
-                    "snapshot: {copied} files copied ({bytes} bytes), {stat_only} only stat-ed, in {:.1} ms",
-                    prepared.snapshot_ms
-                ),
-            );
-        }
+        let (copied, stat_only, bytes) = prepared.snapshot_counts();
+        status::debug(
+            1,
+            &format!(
+                "snapshot: {copied} files copied ({bytes} bytes), {stat_only} only stat-ed, in {:.1} ms",
+                prepared.snapshot_ms
+            ),
+        );
         let heal = &self.cfg.heal;
         let command = self.cfg.command.display();
         let prompt = fix_prompt(

@@ -57,7 +57,8 @@ pub(super) struct FixRun {
 }
 
 /// Runs `work` on a thread of its own (the event loop must not wait on files),
-/// or here if no thread can be started.
+/// or here if no thread can be started. `Builder::spawn` consumes the closure
+/// even when it fails, hence the shared slot it is taken from.
 pub(super) fn off_the_loop(name: &str, work: impl FnOnce() + Send + 'static) {
     let work = std::sync::Mutex::new(Some(work));
     let work = Arc::new(work);
