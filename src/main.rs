@@ -85,6 +85,11 @@ fn config(args: &[OsString]) -> i32 {
         Ok(cli::Parsed::Run(cfg)) => {
             println!("{:<16} {}", "workspace", cfg.workspace.display());
             println!("{:<16} {:?}", "mode", cfg.mode);
+            // Where history and undo records live (see README, "Files written").
+            match heal::location::location(&cfg.workspace) {
+                Ok(dir) => println!("{:<16} {}", "state", dir.display()),
+                Err(e) => println!("{:<16} (none: {e})", "state"),
+            }
             for s in &cfg.sources {
                 println!("{:<16} {:<28} ({})", s.key, s.value, s.from);
             }
@@ -111,22 +116,41 @@ fn undo(args: &[OsString]) -> i32 {
             return 2;
         }
     };
-    match heal::undo(&workspace) {
-        Ok(report) if report.nothing_to_undo => {
-            println!("otorepair: nothing to undo in {}", workspace.display());
-            0
-        }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match heal::undo(&workspace, now) {
         Ok(report) => {
+            for w in &report.warnings {
+                eprintln!("otorepair: warning: {w}");
+            }
+            if report.nothing_to_undo {
+                println!("otorepair: nothing to undo in {}", workspace.display());
+                return 0;
+            }
             print!("{report}");
-            if report.left_alone.is_empty() {
-                0
-            } else {
+            if report.complete() {
+                return 0;
+            }
+            if !report.left_alone.is_empty() {
                 eprintln!(
                     "otorepair: {} file(s) were edited since the fix and left alone",
                     report.left_alone.len()
                 );
-                1
             }
+            if !report.unreachable.is_empty() {
+                eprintln!(
+                    "otorepair: {} file(s) are reached through a symlink now and were left alone",
+                    report.unreachable.len()
+                );
+            }
+            if !report.cannot_restore.is_empty() {
+                eprintln!(
+                    "otorepair: {} file(s) were not captured before the fix and cannot be restored",
+                    report.cannot_restore.len()
+                );
+            }
+            1
         }
         Err(e) => {
             status::fatal(&format!("undo failed: {e:#}"), None);

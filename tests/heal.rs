@@ -163,13 +163,10 @@ fn crash_on_start_is_healed_end_to_end_in_a_terminal() {
     assert!(evs.iter().all(|e| e["ts"].as_f64().is_some()));
 
     // History remembers it; undo takes it back.
-    let history = std::fs::read_to_string(dir.path().join(".otorepair/history.json")).unwrap();
+    let history =
+        std::fs::read_to_string(common::state_dir(dir.path()).join("history.json")).unwrap();
     assert!(history.contains("\"success\": true"), "{history}");
-    let out = std::process::Command::new(common::bin())
-        .arg("undo")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = common::undo(dir.path());
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("restored: app.py"));
     let app = std::fs::read_to_string(dir.path().join("app.py")).unwrap();
@@ -370,15 +367,16 @@ fn after_giving_up_it_waits_for_a_file_change_in_a_terminal() {
 #[test]
 fn a_corrupt_history_is_kept_aside_not_lost() {
     let dir = example("crash_on_start");
-    std::fs::create_dir_all(dir.path().join(".otorepair")).unwrap();
-    std::fs::write(dir.path().join(".otorepair/history.json"), "{ not json").unwrap();
+    let state = common::state_dir(dir.path());
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("history.json"), "{ not json").unwrap();
     let out = run_piped(
         &["--", "python3", "app.py"],
         &[("FAKE_AGENT_EDIT", PORT_FIX), ("ONESHOT", "1")],
         Some(dir.path()),
     );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let aside: Vec<PathBuf> = std::fs::read_dir(dir.path().join(".otorepair"))
+    let aside: Vec<PathBuf> = std::fs::read_dir(&state)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().contains("history.json.corrupt-"))
@@ -587,7 +585,8 @@ fn secrets_are_redacted_before_the_prompt_leaves() {
     assert!(!prompt.contains("tok-5f2b9c8e1d"), "{prompt}");
     assert!(!prompt.contains("abc.def.ghi123"), "{prompt}");
     assert!(prompt.contains("[REDACTED]"), "{prompt}");
-    let history = std::fs::read_to_string(dir.path().join(".otorepair/history.json")).unwrap();
+    let history =
+        std::fs::read_to_string(common::state_dir(dir.path()).join("history.json")).unwrap();
     assert!(!history.contains("tok-5f2b9c8e1d"));
 }
 
@@ -1071,11 +1070,7 @@ fn a_live_fix_claims_only_what_the_agent_edited() {
         "the server's log counted as the fix: {text}"
     );
     let log_before_undo = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
-    let out = std::process::Command::new(common::bin())
-        .arg("undo")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = common::undo(dir.path());
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("server.log")).unwrap(),

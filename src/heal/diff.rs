@@ -14,13 +14,28 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 /// One file a fix changed. Created files have `removed == 0`, deleted ones
-/// `added == 0`; binary files are listed with both 0.
+/// `added == 0`; binary files, and files the snapshot did not cover, are listed
+/// with both 0.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileChange {
-    /// Workspace-relative, `/`-separated.
+    /// Workspace-relative, `/`-separated (absolute when outside the workspace).
     pub path: String,
     pub added: u32,
     pub removed: u32,
+    /// Why undo cannot take this change back (`git-ignored`, `larger than 1
+    /// MiB`, ...); absent when it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_undoable: Option<String>,
+}
+
+impl std::fmt::Display for FileChange {
+    /// `app.py +1 -1`, or `.env changed (not undoable: git-ignored)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.not_undoable {
+            None => write!(f, "{} +{} -{}", self.path, self.added, self.removed),
+            Some(why) => write!(f, "{} changed (not undoable: {why})", self.path),
+        }
+    }
 }
 
 /// Past this many line edits, counting switches to the multiset approximation.

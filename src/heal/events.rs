@@ -256,7 +256,8 @@ mod tests {
                     files: vec![FileChange {
                         path: "src/app.py".into(),
                         added: 3,
-                        removed: 1
+                        removed: 1,
+                        not_undoable: None,
                     }]
                 }
             ),

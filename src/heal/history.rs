@@ -1,16 +1,17 @@
-//! `.otorepair/history.json`: past fix attempts, fed back into the fix prompt.
+//! `history.json` in the state directory (see [`super::state`]): past fix
+//! attempts, fed back into the fix prompt.
 //!
 //! The file is `{"version": 1, "entries": [...]}`, oldest first, at most
-//! [`MAX_ENTRIES`]. Every change is lock (`.otorepair/history.lock`), re-read,
-//! change, atomic write, unlock, so two otorepair processes on one workspace lose
-//! no entries. A file that does not parse is renamed aside to
-//! `history.json.corrupt-<unix time>` and a warning is handed to the caller: the
-//! user's data is never silently dropped nor overwritten.
+//! [`MAX_ENTRIES`]. Every change is lock (`history.lock`, waited for at most
+//! [`super::state::LOCK_WAIT`]), re-read, change, atomic write, unlock, so two
+//! otorepair processes on one workspace lose no entries. Loading is bounded: a
+//! file past [`MAX_FILE_BYTES`] is not read, and every entry is clipped to the
+//! sizes new entries are written with (a 100 MB entry must not become a 10 MB
+//! prompt). A file that does not parse (or is too large) is renamed aside to
+//! `history.json.corrupt-<unix time>` and a warning is handed to the caller:
+//! the user's data is never silently dropped nor overwritten.
 
 use std::collections::HashSet;
-use std::fs;
-use std::io;
-use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
@@ -18,12 +19,18 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::diff::FileChange;
-use super::state::StateDir;
+use super::state::{StateDir, StateError};
 
 /// Entries kept; the oldest go first.
 pub const MAX_ENTRIES: usize = 50;
 /// Longest error snippet kept, in bytes (cut back to a char boundary).
 pub const MAX_SNIPPET: usize = 500;
+/// Longest summary, command or file path kept, in bytes.
+pub const MAX_FIELD: usize = 500;
+/// Most files listed per entry.
+pub const MAX_FILES: usize = 50;
+/// Largest history file read: 50 clipped entries take well under 1 MiB.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
 
 const FILE: &str = "history.json";
 const LOCK: &str = "history.lock";
@@ -48,6 +55,26 @@ pub struct HistoryEntry {
     pub files: Vec<FileChange>,
 }
 
+/// Clips every field of `entry` to the sizes entries are written with.
+fn clip_entry(entry: &mut HistoryEntry) {
+    fn cut(s: &mut String, max: usize) {
+        let end = clip(s, max).len();
+        s.truncate(end);
+    }
+    cut(&mut entry.fingerprint, 64);
+    cut(&mut entry.summary, MAX_FIELD);
+    cut(&mut entry.command, MAX_FIELD);
+    cut(&mut entry.backend, 32);
+    cut(&mut entry.error_snippet, MAX_SNIPPET);
+    entry.files.truncate(MAX_FILES);
+    for f in &mut entry.files {
+        cut(&mut f.path, MAX_FIELD);
+        if let Some(why) = f.not_undoable.as_mut() {
+            cut(why, 100);
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct FileFormat {
     version: u32,
@@ -63,6 +90,19 @@ pub struct Loaded {
     pub warning: Option<String>,
 }
 
+/// The entries in `bytes`, clipped and at most [`MAX_ENTRIES`] (the newest);
+/// an error when they are not a history file. Any bytes: never a panic.
+pub fn parse(bytes: &[u8]) -> Result<Vec<HistoryEntry>, serde_json::Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let mut entries = serde_json::from_slice::<FileFormat>(bytes)?.entries;
+    let excess = entries.len().saturating_sub(MAX_ENTRIES);
+    entries.drain(..excess);
+    entries.iter_mut().for_each(clip_entry);
+    Ok(entries)
+}
+
 /// The history of one workspace.
 #[derive(Debug, Clone)]
 pub struct History {
@@ -70,11 +110,9 @@ pub struct History {
 }
 
 impl History {
-    /// Use `<workspace>/.otorepair/history.json`, creating `.otorepair/` if missing.
-    pub fn open(workspace: &Path) -> Result<History> {
-        Ok(History {
-            state: StateDir::open(workspace)?,
-        })
+    /// The history kept in `state`.
+    pub fn new(state: StateDir) -> History {
+        History { state }
     }
 
     /// Read all entries. `now` (unix seconds) names a corrupt file moved aside.
@@ -83,16 +121,37 @@ impl History {
         self.load_locked(now)
     }
 
-    /// Add `entry` (its snippet clipped to [`MAX_SNIPPET`]), dropping the oldest
-    /// past [`MAX_ENTRIES`]. Returns a warning if a corrupt file was moved aside.
+    /// Add `entry` (clipped), dropping the oldest past [`MAX_ENTRIES`]. Returns
+    /// a warning if a corrupt file was moved aside.
     pub fn append(&self, mut entry: HistoryEntry, now: u64) -> Result<Option<String>> {
-        entry.error_snippet = clip(&entry.error_snippet, MAX_SNIPPET).to_string();
+        clip_entry(&mut entry);
         let _lock = self.state.lock(LOCK)?;
         let Loaded {
             mut entries,
             warning,
         } = self.load_locked(now)?;
         entries.push(entry);
+        self.write_locked(entries)?;
+        Ok(warning)
+    }
+
+    /// Start the history with `entries` (from an older otorepair's file) unless
+    /// it already has some.
+    pub fn import(&self, entries: Vec<HistoryEntry>) -> Result<()> {
+        let _lock = self.state.lock(LOCK)?;
+        if self
+            .state
+            .read(FILE, MAX_FILE_BYTES)
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            return Ok(());
+        }
+        self.write_locked(entries)
+    }
+
+    fn write_locked(&self, mut entries: Vec<HistoryEntry>) -> Result<()> {
         let excess = entries.len().saturating_sub(MAX_ENTRIES);
         entries.drain(..excess);
         let json = serde_json::to_vec_pretty(&FileFormat {
@@ -100,37 +159,34 @@ impl History {
             entries,
         })
         .context("serializing history")?;
-        self.state.write_atomic(FILE, &json)?;
-        Ok(warning)
+        Ok(self.state.write_atomic(FILE, &json)?)
     }
 
     fn load_locked(&self, now: u64) -> Result<Loaded> {
-        let path = self.state.path(FILE);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::default()),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        let why = match self.state.read(FILE, MAX_FILE_BYTES) {
+            Ok(None) => return Ok(Loaded::default()),
+            Ok(Some(bytes)) => match parse(&bytes) {
+                Ok(entries) => {
+                    return Ok(Loaded {
+                        entries,
+                        warning: None,
+                    })
+                }
+                Err(e) => format!("corrupt: {e}"),
+            },
+            Err(e @ StateError::TooLarge { .. }) => e.to_string(),
+            Err(e) => return Err(e.into()),
         };
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Loaded::default());
-        }
-        match serde_json::from_slice::<FileFormat>(&bytes) {
-            Ok(f) => Ok(Loaded {
-                entries: f.entries,
-                warning: None,
-            }),
-            Err(e) => {
-                let aside = self.state.move_aside(FILE, now)?;
-                Ok(Loaded {
-                    entries: Vec::new(),
-                    warning: Some(format!(
-                        "{} was corrupt ({e}); moved it to {} and started a new history",
-                        path.display(),
-                        aside.display()
-                    )),
-                })
-            }
-        }
+        let path = self.state.path(FILE);
+        let aside = self.state.move_aside(FILE, now)?;
+        Ok(Loaded {
+            entries: Vec::new(),
+            warning: Some(format!(
+                "{} could not be read ({why}); moved it to {} and started a new history",
+                path.display(),
+                aside.display()
+            )),
+        })
     }
 }
 
@@ -240,7 +296,10 @@ pub fn render_for_prompt(entries: &[&HistoryEntry], fingerprint: &str) -> String
             let files: Vec<String> = e
                 .files
                 .iter()
-                .map(|f| format!("{} (+{} -{})", f.path, f.added, f.removed))
+                .map(|f| match f.not_undoable {
+                    None => format!("{} (+{} -{})", f.path, f.added, f.removed),
+                    Some(_) => format!("{} (changed)", f.path),
+                })
                 .collect();
             out.push_str(&format!("   Files changed: {}\n", files.join(", ")));
         }
@@ -261,6 +320,16 @@ fn longest_backtick_run(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::fs;
+    use std::path::Path;
+
+    /// A history in `ws`, made a git work tree so the state stays inside it.
+    fn open(ws: &Path) -> History {
+        fs::create_dir_all(ws.join(".git")).unwrap();
+        fs::write(ws.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+        History::new(StateDir::open(ws).unwrap())
+    }
 
     fn entry(time: u64, fp: &str, summary: &str, success: bool) -> HistoryEntry {
         HistoryEntry {
@@ -276,6 +345,7 @@ mod tests {
                 path: "app.py".into(),
                 added: 2,
                 removed: 1,
+                not_undoable: None,
             }],
         }
     }
@@ -283,7 +353,7 @@ mod tests {
     #[test]
     fn keeps_at_most_50_oldest_dropped() {
         let ws = tempfile::TempDir::new().unwrap();
-        let h = History::open(ws.path()).unwrap();
+        let h = open(ws.path());
         for t in 0..55 {
             assert_eq!(h.append(entry(t, "f", "E", true), 1000).unwrap(), None);
         }
@@ -297,7 +367,7 @@ mod tests {
     #[test]
     fn snippet_is_clipped_on_a_char_boundary() {
         let ws = tempfile::TempDir::new().unwrap();
-        let h = History::open(ws.path()).unwrap();
+        let h = open(ws.path());
         let mut e = entry(1, "f", "E", false);
         e.error_snippet = "é".repeat(400); // 800 bytes
         h.append(e, 1).unwrap();
@@ -351,12 +421,13 @@ mod tests {
     #[test]
     fn corrupt_file_is_moved_aside_with_a_warning() {
         let ws = tempfile::TempDir::new().unwrap();
-        let h = History::open(ws.path()).unwrap();
-        let path = ws.path().join(".otorepair/history.json");
+        let h = open(ws.path());
+        let path = ws.path().join(".git/otorepair/history.json");
         fs::write(&path, "{not json").unwrap();
         let warning = h.append(entry(1, "f", "E", true), 1234).unwrap().unwrap();
         assert!(warning.contains("history.json.corrupt-1234"), "{warning}");
-        let aside = ws.path().join(".otorepair/history.json.corrupt-1234");
+        assert!(warning.contains("corrupt"), "{warning}");
+        let aside = ws.path().join(".git/otorepair/history.json.corrupt-1234");
         assert_eq!(fs::read_to_string(&aside).unwrap(), "{not json");
         assert_eq!(h.load(1235).unwrap().entries.len(), 1);
         // A second corruption at the same second does not overwrite the first copy.
@@ -364,7 +435,7 @@ mod tests {
         let l = h.load(1234).unwrap();
         assert!(l.warning.is_some() && l.entries.is_empty());
         assert_eq!(fs::read_to_string(&aside).unwrap(), "{not json");
-        let second = ws.path().join(".otorepair/history.json.corrupt-1234-1");
+        let second = ws.path().join(".git/otorepair/history.json.corrupt-1234-1");
         assert_eq!(fs::read_to_string(second).unwrap(), "[1,");
     }
 
@@ -376,7 +447,7 @@ mod tests {
                 let dir = ws.path().to_path_buf();
                 std::thread::spawn(move || {
                     // Each thread opens its own History, like a separate process.
-                    let h = History::open(&dir).unwrap();
+                    let h = open(&dir);
                     for i in 0..20 {
                         h.append(entry(t * 100 + i, "f", "E", true), 1).unwrap();
                     }
@@ -386,17 +457,115 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let h = History::open(ws.path()).unwrap();
+        let h = open(ws.path());
         let mut times: Vec<u64> = h.load(1).unwrap().entries.iter().map(|e| e.time).collect();
         times.sort();
         let mut want: Vec<u64> = (0..20).chain(100..120).collect();
         want.sort();
         assert_eq!(times, want);
-        let names: Vec<String> = fs::read_dir(ws.path().join(".otorepair"))
+        let names: Vec<String> = fs::read_dir(ws.path().join(".git/otorepair"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter(|n| n.contains(".tmp"))
             .collect();
         assert!(names.is_empty(), "temp files left: {names:?}");
+    }
+
+    #[test]
+    fn entries_are_clipped_on_load() {
+        let ws = tempfile::TempDir::new().unwrap();
+        let h = open(ws.path());
+        let huge = "é".repeat(20_000);
+        let mut e = entry(1, &huge, &huge, false);
+        e.command = huge.clone();
+        e.error_snippet = huge.clone();
+        e.files = (0..500)
+            .map(|i| FileChange {
+                path: format!("{i}{}", "p".repeat(1000)),
+                added: 1,
+                removed: 0,
+                not_undoable: Some("r".repeat(1000)),
+            })
+            .collect();
+        let file = FileFormat {
+            version: 1,
+            entries: vec![e],
+        };
+        h.state
+            .write_atomic(FILE, &serde_json::to_vec(&file).unwrap())
+            .unwrap();
+        let loaded = h.load(1).unwrap();
+        let e = &loaded.entries[0];
+        assert!(e.summary.len() <= MAX_FIELD && e.command.len() <= MAX_FIELD);
+        assert!(e.error_snippet.len() <= MAX_SNIPPET && e.fingerprint.len() <= 64);
+        assert_eq!(e.files.len(), MAX_FILES);
+        assert!(e.files.iter().all(|f| f.path.len() <= MAX_FIELD));
+        assert!(serde_json::to_vec(e).unwrap().len() < 64 * 1024);
+    }
+
+    #[test]
+    fn an_oversized_file_is_moved_aside_unread() {
+        let ws = tempfile::TempDir::new().unwrap();
+        let h = open(ws.path());
+        let path = h.state.path(FILE);
+        let f = fs::File::create(&path).unwrap();
+        f.set_len(100 << 20).unwrap();
+        let l = h.load(9).unwrap();
+        assert!(l.entries.is_empty());
+        let warning = l.warning.unwrap();
+        assert!(warning.contains("larger than"), "{warning}");
+        let aside = h.state.path("history.json.corrupt-9");
+        assert_eq!(fs::metadata(aside).unwrap().len(), 100 << 20);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any bytes: no panic, entries bounded, and a file that is not a
+        /// history is moved aside byte for byte, never lost.
+        #[test]
+        fn any_bytes_load_or_are_kept_aside(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let ws = tempfile::TempDir::new().unwrap();
+            let h = open(ws.path());
+            h.state.write_atomic(FILE, &bytes).unwrap();
+            let l = h.load(5).unwrap();
+            prop_assert!(l.entries.len() <= MAX_ENTRIES);
+            match parse(&bytes) {
+                Ok(entries) => {
+                    prop_assert_eq!(l.entries, entries);
+                    prop_assert!(l.warning.is_none());
+                }
+                Err(_) => {
+                    prop_assert!(l.warning.is_some());
+                    let aside = h.state.path("history.json.corrupt-5");
+                    prop_assert_eq!(fs::read(aside).unwrap(), bytes);
+                }
+            }
+        }
+
+        /// Well-formed files with any strings and any number of entries load
+        /// clipped and bounded.
+        #[test]
+        fn any_entries_load_bounded(
+            summaries in proptest::collection::vec(".{0,700}", 0..80),
+            snippet in ".{0,900}",
+        ) {
+            let entries: Vec<HistoryEntry> = summaries
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let mut e = entry(i as u64, s, s, i % 2 == 0);
+                    e.error_snippet = snippet.clone();
+                    e
+                })
+                .collect();
+            let bytes = serde_json::to_vec(&FileFormat { version: 1, entries }).unwrap();
+            let got = parse(&bytes).unwrap();
+            prop_assert_eq!(got.len(), summaries.len().min(MAX_ENTRIES));
+            for e in &got {
+                prop_assert!(e.summary.len() <= MAX_FIELD);
+                prop_assert!(e.error_snippet.len() <= MAX_SNIPPET);
+            }
+        }
     }
 }

@@ -1,9 +1,15 @@
-//! Healing state: circuit breaker, history file, workspace snapshots and undo.
+//! Healing state: circuit breaker, history, workspace snapshots and undo, and
+//! where otorepair keeps its files.
 
+pub mod attempt;
 pub mod breaker;
+pub mod confined;
 pub mod diff;
 pub mod events;
 pub mod history;
+pub mod legacy;
+pub mod location;
+pub mod paths;
 pub mod snapshot;
 pub mod state;
 pub mod undo;

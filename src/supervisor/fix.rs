@@ -1,79 +1,35 @@
-//! A fix: snapshot, prompt, the agent streamed into the overlay, and what follows
-//! (history, breaker, restart or reload).
+//! A fix: the panel opens at once; the snapshot and the history are read on a
+//! worker thread, then the prompt is built and the agent streamed into the
+//! overlay; when it exits, what it changed, its undo record and its history
+//! entry are worked out on a worker thread again; then what follows (breaker,
+//! restart or reload). The event loop never waits on the files, so keys
+//! (Ctrl-C aborts the fix at any point) and signals act at once.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub(super) use super::fix_run::FixRun;
+use super::fix_run::{off_the_loop, Stage};
 use crate::agent::{
     fix_prompt, AgentEvent, AgentOutput, AgentProcess, ExitOutcome, FixRequest, Role, StreamParser,
 };
 use crate::cli::OnFix;
+use crate::heal::attempt::{self, Finished, Prepared};
 use crate::heal::events::{Event as Ev, FixPath};
-use crate::heal::history::{clip, relevant, render_for_prompt, MAX_SNIPPET};
-use crate::heal::{FileChange, HistoryEntry, Outcome, Snapshot};
+use crate::heal::history::{clip, MAX_SNIPPET};
+use crate::heal::{FileChange, HistoryEntry, Outcome};
 use crate::overlay::Overlay;
 use crate::status;
 
 use super::heal::{millis, unix_now, FixJob, Phase};
 use super::{Event, Supervisor};
 
-/// A fix in progress.
-pub(super) struct FixRun {
-    job: FixJob,
-    token: u64,
-    started: Instant,
-    pub(super) deadline: Instant,
-    process: Arc<AgentProcess>,
-    parser: StreamParser,
-    overlay: Overlay,
-    snapshot: Option<Snapshot>,
-    aborted: bool,
-    timed_out: bool,
-    /// Files the agent's own tool calls named; `None` once it ran a shell command
-    /// (or never said), when any change in the workspace may be its work.
-    touched: Option<Vec<String>>,
-    named_any: bool,
-}
-
-impl FixRun {
-    /// Records the files an agent event says it edited.
-    fn note_files(&mut self, event: &AgentEvent) {
-        let named: Vec<String> = match event {
-            AgentEvent::Tool { name, detail } => match name.as_str() {
-                "Edit" | "Write" | "Delete" => vec![detail.clone()],
-                // A shell can change anything: every change may be the agent's.
-                "Run" => {
-                    self.touched = None;
-                    return;
-                }
-                _ => return,
-            },
-            AgentEvent::FilesChanged(files) => files.clone(),
-            _ => return,
-        };
-        self.named_any = true;
-        if let Some(t) = self.touched.as_mut() {
-            t.extend(named);
-        }
-    }
-
-    /// otorepair is exiting during the fix: stop the agent, close the panel, and
-    /// show what the command printed meanwhile.
-    pub(super) fn interrupt(self) {
-        self.process.stop();
-        self.overlay
-            .close("Fix interrupted: otorepair is exiting", false);
-    }
-
-    /// The agent is being stopped (aborted or timed out); its exit ends the fix.
-    pub(super) fn stopping(&self) -> bool {
-        self.aborted || self.timed_out
-    }
-}
-
 impl Supervisor {
+    /// Opens the panel and starts reading the workspace on a worker thread;
+    /// the agent starts when that is done ([`Supervisor::on_fix_prepared`]).
     pub(super) fn launch_fix(&mut self, job: FixJob) -> Option<i32> {
-        let heal = &self.cfg.heal;
         let max = self.breaker.max();
         let header = match job.path {
             FixPath::Crash => format!(
@@ -85,46 +41,97 @@ impl Supervisor {
                 job.summary, job.attempt
             ),
         };
-        let snapshot = match Snapshot::take(&self.cfg.workspace) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                status::warn(&format!(
-                    "cannot snapshot the workspace (undo will not cover this fix): {e:#}"
-                ));
-                None
-            }
+        let entry = HistoryEntry {
+            time: 0,
+            fingerprint: job.fingerprint.clone(),
+            summary: self.redactor.redact(&job.summary),
+            command: self.redactor.redact(&self.cfg.command.display()),
+            backend: self.cfg.heal.backend.kind.name().to_string(),
+            success: false,
+            duration_ms: 0,
+            error_snippet: clip(&self.redactor.redact(&job.text), MAX_SNIPPET).to_string(),
+            files: Vec::new(),
         };
-        if self.history.is_none() {
-            match crate::heal::History::open(&self.cfg.workspace) {
-                Ok(h) => self.history = Some(h),
-                Err(e) => status::warn(&format!("fix history disabled: {e:#}")),
-            }
+        let title = self.cfg.heal.backend.kind.name().to_string();
+        self.emit(Ev::FixStart {
+            fingerprint: job.fingerprint.clone(),
+            attempt: job.attempt,
+            path: job.path,
+        });
+        self.token += 1;
+        let token = self.token;
+        self.router.capture(true);
+        let overlay = Overlay::open(self.output.clone(), &self.modes, &header, &title);
+        let started = Instant::now();
+        let cancel = Arc::new(AtomicBool::new(false));
+        {
+            let (tx, cancel) = (self.tx.clone(), cancel.clone());
+            let workspace = self.cfg.workspace.clone();
+            let error = attempt::Job {
+                fingerprint: job.fingerprint.clone(),
+                summary: job.summary.clone(),
+                files: job.files.clone(),
+            };
+            off_the_loop("fix-prepare", move || {
+                let prepared = attempt::prepare(&workspace, &error, unix_now(), &cancel);
+                let _ = tx.send(Event::FixPrepared(token, prepared.map(Box::new)));
+            });
         }
-        let history_text = match &self.history {
-            Some(h) => match h.load(unix_now()) {
-                Ok(loaded) => {
-                    if let Some(w) = loaded.warning {
-                        status::warn(&w);
-                    }
-                    let picked = relevant(&loaded.entries, &job.fingerprint, &job.summary, 5);
-                    render_for_prompt(&picked, &job.fingerprint)
-                }
-                Err(e) => {
-                    status::warn(&format!("cannot read the fix history: {e:#}"));
-                    String::new()
-                }
-            },
-            None => String::new(),
+        self.phase = Phase::Fixing(Box::new(FixRun {
+            job,
+            token,
+            started,
+            deadline: started + self.cfg.heal.fix_timeout,
+            overlay,
+            stage: Stage::Preparing { cancel },
+            aborted: false,
+            timed_out: false,
+            workspace: self.cfg.workspace.clone(),
+            named: Vec::new(),
+            unnamed_edits: false,
+            entry,
+        }));
+        None
+    }
+
+    /// The snapshot and the history are read: build the prompt, start the agent.
+    pub(super) fn on_fix_prepared(
+        &mut self,
+        token: u64,
+        prepared: Option<Box<Prepared>>,
+    ) -> Option<i32> {
+        let Phase::Fixing(run) = &mut self.phase else {
+            return None;
         };
+        if run.token != token || !matches!(run.stage, Stage::Preparing { .. }) {
+            return None;
+        }
+        let prepared = match prepared {
+            Some(p) if !run.aborted && !run.timed_out => p,
+            // Aborted (or timed out) before the agent started.
+            _ => return self.end_unstarted(),
+        };
+        for w in &prepared.warnings {
+            status::warn(w);
+        }
+        let (copied, stat_only, bytes) = prepared.snapshot_counts();
+        status::debug(
+            1,
+            &format!(
+                "snapshot: {copied} files copied ({bytes} bytes), {stat_only} only stat-ed, in {:.1} ms",
+                prepared.snapshot_ms
+            ),
+        );
+        let heal = &self.cfg.heal;
         let command = self.cfg.command.display();
         let prompt = fix_prompt(
             &FixRequest {
                 command: &command,
                 workspace: &self.cfg.workspace,
-                summary: &job.summary,
-                block: &job.text,
-                files: &job.files,
-                history: &history_text,
+                summary: &run.job.summary,
+                block: &run.job.text,
+                files: &run.job.files,
+                history: &prepared.history_text,
                 allow_shell: heal.backend.allow_shell,
             },
             &self.redactor,
@@ -138,47 +145,58 @@ impl Supervisor {
             }
         };
         let parser = StreamParser::new(heal.backend.format(Role::Fix), &self.cfg.workspace);
-        let title = heal.backend.kind.name().to_string();
-        self.emit(Ev::FixStart {
-            fingerprint: job.fingerprint.clone(),
-            attempt: job.attempt,
-            path: job.path,
-        });
-        self.token += 1;
-        let token = self.token;
         let tx = self.tx.clone();
-        self.router.capture(true);
-        let overlay = Overlay::open(self.output.clone(), &self.modes, &header, &title);
-        let started = Instant::now();
         match AgentProcess::spawn(&cmd, prompt, move |out| {
             let _ = tx.send(Event::Agent(token, out));
         }) {
             Ok(process) => {
                 status::debug(1, &format!("fix agent started: {}", cmd.argv.join(" ")));
-                self.phase = Phase::Fixing(Box::new(FixRun {
-                    job,
-                    token,
-                    started,
-                    deadline: started + self.cfg.heal.fix_timeout,
+                run.stage = Stage::Running {
                     process: Arc::new(process),
                     parser,
-                    overlay,
-                    snapshot,
-                    aborted: false,
-                    timed_out: false,
-                    touched: Some(Vec::new()),
-                    named_any: false,
-                }));
+                    prepared: Arc::from(prepared),
+                };
                 None
             }
             Err(e) => {
+                let Phase::Fixing(run) = std::mem::replace(&mut self.phase, Phase::Running) else {
+                    return None;
+                };
                 let outcome = format!("Fix failed: cannot start {}: {e}", cmd.argv[0]);
-                let repaint = overlay.close(&outcome, false);
+                let repaint = run.overlay.close(&outcome, false);
                 self.router.capture(false);
-                self.breaker.record(&job.fingerprint, Outcome::Failed);
-                self.after_fix(job, false, false, repaint)
+                self.breaker.record(&run.job.fingerprint, Outcome::Failed);
+                self.after_fix(run.job, false, false, repaint)
             }
         }
+    }
+
+    /// The fix was aborted or timed out before its agent started.
+    fn end_unstarted(&mut self) -> Option<i32> {
+        let Phase::Fixing(run) = std::mem::replace(&mut self.phase, Phase::Running) else {
+            return None;
+        };
+        let took = run.started.elapsed();
+        let why = if run.timed_out {
+            format!(
+                "timed out after {}s",
+                self.cfg.heal.fix_timeout.as_secs_f64()
+            )
+        } else {
+            "aborted".to_string()
+        };
+        let line = format!("Fix failed after {:.1}s: {why}", took.as_secs_f64());
+        let repaint = run.overlay.close(&line, false);
+        self.router.capture(false);
+        self.breaker.record(&run.job.fingerprint, Outcome::Failed);
+        self.emit(Ev::FixEnd {
+            fingerprint: run.job.fingerprint.clone(),
+            attempt: run.job.attempt,
+            ok: false,
+            duration_ms: millis(took),
+            files: Vec::new(),
+        });
+        self.after_fix(run.job, false, run.aborted, repaint)
     }
 
     pub(super) fn on_agent_output(&mut self, token: u64, out: AgentOutput) -> Option<i32> {
@@ -190,7 +208,11 @@ impl Supervisor {
         }
         match out {
             AgentOutput::Stdout(line) => {
-                for event in run.parser.feed_line(&line) {
+                let Stage::Running { parser, .. } = &mut run.stage else {
+                    return None;
+                };
+                let events = parser.feed_line(&line);
+                for event in events {
                     run.note_files(&event);
                     show(&run.overlay, &event);
                 }
@@ -204,71 +226,97 @@ impl Supervisor {
         }
     }
 
-    /// Ctrl-C during the fix, or its timeout: stop the agent's whole group. The
-    /// exit then arrives as usual and ends the fix as failed.
+    /// Ctrl-C during the fix, or its timeout. Before the agent started, the fix
+    /// ends at once; while it runs, its whole group is stopped and its exit
+    /// then ends the fix as failed.
     pub(super) fn abort_fix(&mut self, timed_out: bool) {
+        let timeout = self.cfg.heal.fix_timeout;
         let Phase::Fixing(run) = &mut self.phase else {
             return;
         };
-        if run.aborted || run.timed_out {
+        if run.stopping() {
             return;
         }
         if timed_out {
             run.timed_out = true;
             run.overlay.line(&format!(
                 "Timed out after {}s: stopping the agent",
-                self.cfg.heal.fix_timeout.as_secs_f64()
+                timeout.as_secs_f64()
             ));
         } else {
             run.aborted = true;
             run.overlay.line("Ctrl-C: stopping the agent");
         }
-        let process = run.process.clone();
-        // stop() waits out the grace period; the event loop must not.
-        std::thread::spawn(move || process.stop());
+        match &run.stage {
+            Stage::Preparing { cancel } => {
+                cancel.store(true, Ordering::Relaxed);
+                // Handled next by the loop, ahead of whatever the worker sends.
+                let _ = self.tx.send(Event::FixPrepared(run.token, None));
+            }
+            Stage::Running { process, .. } => {
+                let process = process.clone();
+                // stop() waits out the grace period; the event loop must not.
+                std::thread::spawn(move || process.stop());
+            }
+            Stage::Finishing { .. } => {}
+        }
     }
 
+    /// The agent exited: work out what it changed on a worker thread.
     pub(super) fn finish_fix(&mut self, outcome: ExitOutcome) -> Option<i32> {
-        let Phase::Fixing(run) = std::mem::replace(&mut self.phase, Phase::Running) else {
+        let timeout = self.cfg.heal.fix_timeout;
+        let Phase::Fixing(run) = &mut self.phase else {
             return None;
         };
-        let mut run = *run;
-        for event in run.parser.finish() {
+        let events = match &mut run.stage {
+            Stage::Running { parser, .. } => parser.finish(),
+            _ => return None,
+        };
+        for event in events {
             run.note_files(&event);
             show(&run.overlay, &event);
         }
+        let failure = match &run.stage {
+            Stage::Running {
+                process, parser, ..
+            } => run.failure(&outcome, parser, process, timeout),
+            _ => None,
+        };
+        let (done_tx, done) = mpsc::channel();
         let took = run.started.elapsed();
-        // Only what the agent's tools touched is the fix's (when it said so).
-        let touched = run.touched.clone().filter(|_| run.named_any);
-        let keep = |path: &str| touched.as_ref().is_none_or(|t| t.iter().any(|p| p == path));
-        let files = match &run.snapshot {
-            Some(s) => s.finish_only(unix_now(), keep).unwrap_or_else(|e| {
-                status::warn(&format!("cannot tell what the fix changed: {e:#}"));
-                Vec::new()
-            }),
-            None => Vec::new(),
+        let Stage::Running { prepared, .. } =
+            std::mem::replace(&mut run.stage, Stage::Finishing { done, took })
+        else {
+            return None;
         };
-        let failure = if run.aborted {
-            Some("aborted".to_string())
-        } else if run.timed_out {
-            Some(format!(
-                "timed out after {}s",
-                self.cfg.heal.fix_timeout.as_secs_f64()
-            ))
-        } else if !outcome.success() {
-            let tail = run.process.stderr_tail();
-            let last = tail.iter().rev().find(|l| !l.trim().is_empty());
-            Some(match last {
-                Some(l) => format!("the agent ended with {outcome}: {}", status::sanitize(l)),
-                None => format!("the agent ended with {outcome}"),
-            })
-        } else if run.parser.result_ok() == Some(false) {
-            Some("the agent reported an error".to_string())
-        } else if files.is_empty() && run.snapshot.is_some() {
-            Some("the agent changed no file".to_string())
-        } else {
-            None
+        let ending = run.ending(failure);
+        let (tx, token) = (self.tx.clone(), run.token);
+        off_the_loop("fix-finish", move || {
+            let finished = attempt::finish(&prepared, ending);
+            let _ = done_tx.send(());
+            let _ = tx.send(Event::FixFinished(token, Box::new(finished)));
+        });
+        None
+    }
+
+    /// What the fix changed is known: judge it, close the panel, go on.
+    pub(super) fn on_fix_finished(&mut self, token: u64, finished: Finished) -> Option<i32> {
+        match &self.phase {
+            Phase::Fixing(run)
+                if run.token == token && matches!(run.stage, Stage::Finishing { .. }) => {}
+            _ => return None,
+        }
+        let Phase::Fixing(run) = std::mem::replace(&mut self.phase, Phase::Running) else {
+            return None;
         };
+        let Stage::Finishing { took, .. } = run.stage else {
+            return None;
+        };
+        let Finished {
+            files,
+            failure,
+            warnings,
+        } = finished;
         let ok = failure.is_none();
         let secs = took.as_secs_f64();
         let line = match &failure {
@@ -278,6 +326,9 @@ impl Supervisor {
         };
         let repaint = run.overlay.close(&line, ok);
         self.router.capture(false);
+        for w in &warnings {
+            status::warn(w);
+        }
         self.breaker.record(
             &run.job.fingerprint,
             if ok {
@@ -291,26 +342,8 @@ impl Supervisor {
             attempt: run.job.attempt,
             ok,
             duration_ms: millis(took),
-            files: files.clone(),
+            files,
         });
-        if let Some(h) = &self.history {
-            let entry = HistoryEntry {
-                time: unix_now(),
-                fingerprint: run.job.fingerprint.clone(),
-                summary: self.redactor.redact(&run.job.summary),
-                command: self.redactor.redact(&self.cfg.command.display()),
-                backend: self.cfg.heal.backend.kind.name().to_string(),
-                success: ok,
-                duration_ms: millis(took),
-                error_snippet: clip(&self.redactor.redact(&run.job.text), MAX_SNIPPET).to_string(),
-                files,
-            };
-            match h.append(entry, unix_now()) {
-                Ok(Some(w)) => status::warn(&w),
-                Ok(None) => {}
-                Err(e) => status::warn(&format!("cannot write the fix history: {e:#}")),
-            }
-        }
         self.after_fix(run.job, ok, run.aborted, repaint)
     }
 
@@ -347,11 +380,11 @@ impl Supervisor {
     }
 }
 
-/// `app.py +1 -1, lib.py +3 -0`
+/// `app.py +1 -1, .env changed (not undoable: git-ignored)`
 fn describe_changes(files: &[FileChange]) -> String {
     files
         .iter()
-        .map(|f| format!("{} +{} -{}", f.path, f.added, f.removed))
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
 }

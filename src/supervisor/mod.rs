@@ -5,6 +5,7 @@
 
 mod environment;
 mod fix;
+mod fix_run;
 mod heal;
 mod lifecycle;
 mod startup;
@@ -29,8 +30,9 @@ use crate::agent::{AgentOutput, BlockingOutput, Redactor};
 use crate::child::{self, ChildEvent, ExitStatus};
 use crate::cli::{Config, Mode};
 use crate::detect::{DetectSettings, Detector};
+use crate::heal::attempt::{Finished, Prepared};
 use crate::heal::events::{Event as Ev, EventLog};
-use crate::heal::{Breaker, History};
+use crate::heal::Breaker;
 use crate::input::{self, InputEvent, InputRouter};
 use crate::output::Output;
 use crate::screen::ModeFlags;
@@ -70,6 +72,10 @@ pub enum Event {
     Triage(u64, Result<BlockingOutput, String>, Duration),
     /// A file in the workspace changed (only watched after giving up on a crash).
     FileChanged,
+    /// The file work before fix `token` is done (`None`: it was cancelled).
+    FixPrepared(u64, Option<Box<Prepared>>),
+    /// The file work after fix `token` is done.
+    FixFinished(u64, Box<Finished>),
 }
 
 /// The running child as the supervisor tracks it.
@@ -101,8 +107,6 @@ pub struct Supervisor {
     user_interrupted: bool,
     detector: Detector,
     breaker: Breaker,
-    /// Opened at the first fix: a run that never fixes leaves no `.otorepair/`.
-    history: Option<History>,
     events: Option<EventLog>,
     redactor: Redactor,
     phase: Phase,
@@ -168,7 +172,6 @@ impl Supervisor {
             user_interrupted: false,
             detector,
             breaker,
-            history: None,
             events,
             redactor: Redactor::from_env(&env),
             phase: Phase::Running,
@@ -328,6 +331,8 @@ impl Supervisor {
                 None
             }
             Event::FileChanged => self.on_file_changed(),
+            Event::FixPrepared(token, prepared) => self.on_fix_prepared(token, prepared),
+            Event::FixFinished(token, finished) => self.on_fix_finished(token, *finished),
         }
     }
 

@@ -26,6 +26,64 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Where otorepair keeps its state during the tests (`XDG_STATE_HOME`), so no
+/// test writes into the developer's own `~/.local/state`.
+pub fn state_home() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("state-home")
+}
+
+/// otorepair's state directory for `workspace`, as `otorepair config` names it.
+pub fn state_dir(workspace: &Path) -> PathBuf {
+    let out = Command::new(bin())
+        .args(["config", "--workspace"])
+        .arg(workspace)
+        .env("XDG_STATE_HOME", state_home())
+        .env_remove("OTOREPAIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run otorepair config");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("state "))
+        .unwrap_or_else(|| panic!("no state line in `otorepair config`:\n{text}"));
+    PathBuf::from(line.trim())
+}
+
+/// Runs `otorepair undo` in `workspace` (with the tests' state directory).
+pub fn undo(workspace: &Path) -> std::process::Output {
+    Command::new(bin())
+        .arg("undo")
+        .current_dir(workspace)
+        .env("XDG_STATE_HOME", state_home())
+        .env_remove("OTOREPAIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run otorepair undo")
+}
+
+/// Runs git in `dir` with a fixed identity and no signing; its stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=x", "-c", "user.email=x@example.com"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// PATH with the fake agents first.
 pub fn path_with_fakes() -> String {
     format!(
@@ -92,6 +150,7 @@ impl Term {
         cmd.args(args)
             .env("TERM", "xterm-256color")
             .env("PATH", path_with_fakes())
+            .env("XDG_STATE_HOME", state_home())
             .env_remove("OTOREPAIR")
             .env_remove("NO_COLOR")
             .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
@@ -271,6 +330,7 @@ pub fn run_piped(args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> std
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .env("PATH", path_with_fakes())
+        .env("XDG_STATE_HOME", state_home())
         .env_remove("OTOREPAIR")
         .stdin(Stdio::null());
     for (k, v) in env {

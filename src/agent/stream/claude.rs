@@ -89,16 +89,16 @@ impl StreamParser {
     }
 
     fn claude_tool(&self, name: &str, input: &Value, out: &mut Vec<AgentEvent>) {
-        let path = |key: &str| self.rel(str_at(input, key));
+        let path = |key: &str| str_at(input, key);
         match name {
-            "Read" => self.tool("Read", path("file_path"), out),
-            "Edit" | "MultiEdit" => self.tool("Edit", path("file_path"), out),
-            "Write" => self.tool("Write", path("file_path"), out),
-            "NotebookEdit" => self.tool("Edit", path("notebook_path"), out),
+            "Read" => self.file_tool("Read", path("file_path"), out),
+            "Edit" | "MultiEdit" => self.file_tool("Edit", path("file_path"), out),
+            "Write" => self.file_tool("Write", path("file_path"), out),
+            "NotebookEdit" => self.file_tool("Edit", path("notebook_path"), out),
             "Bash" => self.tool("Run", one_line(str_at(input, "command")), out),
             "Grep" => self.tool("Search", quoted(str_at(input, "pattern")), out),
             "Glob" => self.tool("Find", one_line(str_at(input, "pattern")), out),
-            "LS" => self.tool("List", path("path"), out),
+            "LS" => self.file_tool("List", path("path"), out),
             "WebFetch" => self.tool("Fetch", one_line(str_at(input, "url")), out),
             "WebSearch" => self.tool("Search web", quoted(str_at(input, "query")), out),
             "Task" | "Agent" => self.tool("Task", one_line(str_at(input, "description")), out),
@@ -191,7 +191,8 @@ mod tests {
             ev,
             [AgentEvent::Tool {
                 name: "Search".into(),
-                detail: "\"PORT\"".into()
+                detail: "\"PORT\"".into(),
+                path: None,
             }]
         );
         let ev = p.feed_line(r#"{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{"command":"pytest -q\necho"}}]}}"#);

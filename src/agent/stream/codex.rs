@@ -42,17 +42,19 @@ impl StreamParser {
             }
             // A file change arrives on item.started and item.completed: count it once.
             ("item.completed", "file_change") => {
-                let files: Vec<String> = array_at(item, &["changes"])
+                let named: Vec<&str> = array_at(item, &["changes"])
                     .iter()
-                    .map(|c| self.rel(str_at(c, "path")))
+                    .map(|c| str_at(c, "path"))
                     .filter(|p| !p.is_empty())
                     .collect();
+                let shown: Vec<String> = named.iter().map(|p| self.rel(p)).collect();
                 if str_at(item, "status") != "failed" {
-                    out.push(AgentEvent::FilesChanged(files));
+                    let paths = named.iter().map(std::path::PathBuf::from).collect();
+                    out.push(AgentEvent::FilesChanged { shown, paths });
                 } else {
                     out.push(AgentEvent::ToolFailed(format!(
                         "edit of {} failed",
-                        files.join(", ")
+                        shown.join(", ")
                     )));
                 }
             }
@@ -120,7 +122,7 @@ mod tests {
         );
         let changes = events
             .iter()
-            .filter(|e| matches!(e, AgentEvent::FilesChanged(_)))
+            .filter(|e| matches!(e, AgentEvent::FilesChanged { .. }))
             .count();
         assert_eq!(changes, 1, "file_change counted on item.completed only");
     }

@@ -102,13 +102,13 @@ impl StreamParser {
 
     fn cursor_tool(&self, key: &str, call: &Value, out: &mut Vec<AgentEvent>) {
         let args = call.get("args").unwrap_or(&Value::Null);
-        let path = || self.rel(str_at(args, "path"));
+        let path = str_at(args, "path");
         match key {
-            "readToolCall" => self.tool("Read", path(), out),
-            "editToolCall" | "searchReplaceToolCall" => self.tool("Edit", path(), out),
-            "writeToolCall" => self.tool("Write", path(), out),
-            "deleteToolCall" => self.tool("Delete", path(), out),
-            "lsToolCall" => self.tool("List", path(), out),
+            "readToolCall" => self.file_tool("Read", path, out),
+            "editToolCall" | "searchReplaceToolCall" => self.file_tool("Edit", path, out),
+            "writeToolCall" => self.file_tool("Write", path, out),
+            "deleteToolCall" => self.file_tool("Delete", path, out),
+            "lsToolCall" => self.file_tool("List", path, out),
             "shellToolCall" => self.tool("Run", one_line(str_at(args, "command")), out),
             "grepToolCall" => self.tool("Search", quoted(str_at(args, "pattern")), out),
             "globToolCall" => {

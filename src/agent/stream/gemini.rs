@@ -67,13 +67,13 @@ impl StreamParser {
                 .unwrap_or("")
                 .to_string()
         };
-        let path = || self.rel(&first(&["file_path", "absolute_path", "path", "dir_path"]));
+        let path = first(&["file_path", "absolute_path", "path", "dir_path"]);
         match name {
-            "read_file" => self.tool("Read", path(), out),
+            "read_file" => self.file_tool("Read", &path, out),
             "read_many_files" => self.tool("Read", String::new(), out),
-            "replace" | "edit" => self.tool("Edit", path(), out),
-            "write_file" => self.tool("Write", path(), out),
-            "list_directory" => self.tool("List", path(), out),
+            "replace" | "edit" => self.file_tool("Edit", &path, out),
+            "write_file" => self.file_tool("Write", &path, out),
+            "list_directory" => self.file_tool("List", &path, out),
             "glob" => self.tool("Find", one_line(&first(&["pattern"])), out),
             "grep_search" | "search_file_content" | "grep" => {
                 self.tool("Search", quoted(&first(&["pattern"])), out)
@@ -130,7 +130,8 @@ mod tests {
                 AgentEvent::Text("Then".into()),
                 AgentEvent::Tool {
                     name: "Read".into(),
-                    detail: "src/app.py".into()
+                    detail: "src/app.py".into(),
+                    path: Some("/home/dev/shop/src/app.py".into()),
                 }
             ]
         );

@@ -41,12 +41,23 @@ pub enum StreamFormat {
 pub enum AgentEvent {
     /// One line of the assistant's text (never contains a newline).
     Text(String),
-    /// A tool call: a verb (`Read`, `Edit`, `Run`, `Search`, ...) and its argument.
-    Tool { name: String, detail: String },
+    /// A tool call: a verb (`Read`, `Edit`, `Run`, `Search`, ...) and its
+    /// argument as shown; for a tool on a file, `path` is the file as the agent
+    /// named it (relative to the workspace, where the agent runs, or absolute),
+    /// uncut and unsanitized: a path to resolve, never to print.
+    Tool {
+        name: String,
+        detail: String,
+        path: Option<PathBuf>,
+    },
     /// A tool call that failed, with the first line of its error.
     ToolFailed(String),
-    /// Files the agent reports having changed (paths relative to the workspace).
-    FilesChanged(Vec<String>),
+    /// Files the agent reports having changed: as shown, and as it named them
+    /// (see `Tool::path`).
+    FilesChanged {
+        shown: Vec<String>,
+        paths: Vec<PathBuf>,
+    },
     /// The agent's own verdict on its run.
     Result {
         ok: bool,
@@ -62,11 +73,11 @@ impl AgentEvent {
     pub fn display(&self) -> Option<String> {
         let line = match self {
             AgentEvent::Text(t) => t.clone(),
-            AgentEvent::Tool { name, detail } if detail.is_empty() => name.clone(),
-            AgentEvent::Tool { name, detail } => format!("{name} {detail}"),
+            AgentEvent::Tool { name, detail, .. } if detail.is_empty() => name.clone(),
+            AgentEvent::Tool { name, detail, .. } => format!("{name} {detail}"),
             AgentEvent::ToolFailed(msg) => format!("  failed: {msg}"),
-            AgentEvent::FilesChanged(files) if files.is_empty() => return None,
-            AgentEvent::FilesChanged(files) => format!("Changed {}", files.join(", ")),
+            AgentEvent::FilesChanged { shown, .. } if shown.is_empty() => return None,
+            AgentEvent::FilesChanged { shown, .. } => format!("Changed {}", shown.join(", ")),
             AgentEvent::Result {
                 ok,
                 detail,
@@ -291,6 +302,17 @@ impl StreamParser {
         out.push(AgentEvent::Tool {
             name: name.to_string(),
             detail,
+            path: None,
+        });
+    }
+
+    /// A tool call on the file `path` (as the agent named it): shown relative
+    /// to the workspace, and carried as a path.
+    fn file_tool(&self, name: &str, path: &str, out: &mut Vec<AgentEvent>) {
+        out.push(AgentEvent::Tool {
+            name: name.to_string(),
+            detail: self.rel(path),
+            path: (!path.is_empty()).then(|| PathBuf::from(path)),
         });
     }
 }
@@ -387,5 +409,32 @@ mod tests {
             ev[1].display().as_deref(),
             Some("Write /home/dev/shop-other/x")
         );
+    }
+
+    #[test]
+    fn file_tools_carry_the_path_as_named_uncut() {
+        let long = format!("{WS}/{}/app.py", "d".repeat(900));
+        let mut p = StreamParser::new(StreamFormat::ClaudeJson, Path::new(WS));
+        let line = format!(
+            r#"{{"type":"assistant","message":{{"content":[{{"type":"tool_use","name":"Edit","input":{{"file_path":"{long}"}}}},{{"type":"tool_use","name":"Write","input":{{"file_path":"./src/../x.py"}}}},{{"type":"tool_use","name":"Grep","input":{{"pattern":"x"}}}}]}}}}"#
+        );
+        let ev = p.feed_line(&line);
+        let paths: Vec<Option<PathBuf>> = ev
+            .iter()
+            .map(|e| match e {
+                AgentEvent::Tool { path, .. } => path.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                Some(PathBuf::from(&long)),
+                Some("./src/../x.py".into()),
+                None
+            ]
+        );
+        // What is shown is cut; what is carried is not.
+        assert!(ev[0].display().unwrap().chars().count() < 600);
     }
 }
