@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::diff::FileChange;
 use super::state::StateDir;
+use crate::redact::Redacted;
 
 /// Entries kept; the oldest go first.
 pub const MAX_ENTRIES: usize = 50;
@@ -28,22 +29,24 @@ pub const MAX_SNIPPET: usize = 500;
 const FILE: &str = "history.json";
 const LOCK: &str = "history.lock";
 
-/// One fix attempt.
+/// One fix attempt. The text fields are [`Redacted`]: built by the redactor, and
+/// redacted again when read back (a file from an older otorepair leaks nothing).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// Unix seconds when the attempt ended.
     pub time: u64,
     pub fingerprint: String,
     /// One line naming the error, e.g. `TypeError: x is undefined`.
-    pub summary: String,
+    pub summary: Redacted,
     /// The user's command.
-    pub command: String,
+    pub command: Redacted,
     /// Agent backend name.
     pub backend: String,
     pub success: bool,
     pub duration_ms: u64,
-    /// Start of the error output, at most [`MAX_SNIPPET`] bytes.
-    pub error_snippet: String,
+    /// Start of the error output, at most [`MAX_SNIPPET`] bytes, clipped after
+    /// redaction.
+    pub error_snippet: Redacted,
     #[serde(default)]
     pub files: Vec<FileChange>,
 }
@@ -86,7 +89,7 @@ impl History {
     /// Add `entry` (its snippet clipped to [`MAX_SNIPPET`]), dropping the oldest
     /// past [`MAX_ENTRIES`]. Returns a warning if a corrupt file was moved aside.
     pub fn append(&self, mut entry: HistoryEntry, now: u64) -> Result<Option<String>> {
-        entry.error_snippet = clip(&entry.error_snippet, MAX_SNIPPET).to_string();
+        entry.error_snippet = entry.error_snippet.part(|s| clip(s, MAX_SNIPPET));
         let _lock = self.state.lock(LOCK)?;
         let Loaded {
             mut entries,
@@ -261,17 +264,19 @@ fn longest_backtick_run(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redact::Redactor;
 
     fn entry(time: u64, fp: &str, summary: &str, success: bool) -> HistoryEntry {
+        let red = Redactor::default();
         HistoryEntry {
             time,
             fingerprint: fp.into(),
-            summary: summary.into(),
-            command: "python app.py".into(),
+            summary: red.redact(summary),
+            command: red.redact("python app.py"),
             backend: "claude".into(),
             success,
             duration_ms: 1500,
-            error_snippet: format!("Traceback...\n{summary}"),
+            error_snippet: red.redact(&format!("Traceback...\n{summary}")),
             files: vec![FileChange {
                 path: "app.py".into(),
                 added: 2,
@@ -299,7 +304,7 @@ mod tests {
         let ws = tempfile::TempDir::new().unwrap();
         let h = History::open(ws.path()).unwrap();
         let mut e = entry(1, "f", "E", false);
-        e.error_snippet = "é".repeat(400); // 800 bytes
+        e.error_snippet = Redactor::default().redact(&"é".repeat(400)); // 800 bytes
         h.append(e, 1).unwrap();
         let snip = &h.load(1).unwrap().entries[0].error_snippet;
         assert_eq!(snip.len(), 500);

@@ -12,6 +12,7 @@ use crate::heal::events::{Event as Ev, FixPath};
 use crate::heal::history::{clip, relevant, render_for_prompt, MAX_SNIPPET};
 use crate::heal::{FileChange, HistoryEntry, Outcome, Snapshot};
 use crate::overlay::Overlay;
+use crate::redact::Redacted;
 use crate::status;
 
 use super::heal::{millis, unix_now, FixJob, Phase};
@@ -107,28 +108,28 @@ impl Supervisor {
                         status::warn(&w);
                     }
                     let picked = relevant(&loaded.entries, &job.fingerprint, &job.summary, 5);
-                    render_for_prompt(&picked, &job.fingerprint)
+                    // Entries are redacted; the rendering around them is ours.
+                    self.redactor
+                        .redact(&render_for_prompt(&picked, &job.fingerprint))
                 }
                 Err(e) => {
                     status::warn(&format!("cannot read the fix history: {e:#}"));
-                    String::new()
+                    Redacted::default()
                 }
             },
-            None => String::new(),
+            None => Redacted::default(),
         };
-        let command = self.cfg.command.display();
-        let prompt = fix_prompt(
-            &FixRequest {
-                command: &command,
-                workspace: &self.cfg.workspace,
-                summary: &job.summary,
-                block: &job.text,
-                files: &job.files,
-                history: &history_text,
-                allow_shell: heal.backend.allow_shell,
-            },
-            &self.redactor,
-        );
+        let command = self.redactor.redact(&self.cfg.command.display());
+        let prompt = fix_prompt(&FixRequest {
+            command: &command,
+            workspace: &self.cfg.workspace,
+            summary: &job.summary,
+            block: &job.text,
+            files: &job.files,
+            history: &history_text,
+            verify: None,
+            allow_shell: heal.backend.allow_shell,
+        });
         status::debug(3, &format!("fix prompt:\n{prompt}"));
         let cmd = match heal.backend.command(Role::Fix) {
             Ok(c) => c,
@@ -297,12 +298,12 @@ impl Supervisor {
             let entry = HistoryEntry {
                 time: unix_now(),
                 fingerprint: run.job.fingerprint.clone(),
-                summary: self.redactor.redact(&run.job.summary),
+                summary: run.job.summary.clone(),
                 command: self.redactor.redact(&self.cfg.command.display()),
                 backend: self.cfg.heal.backend.kind.name().to_string(),
                 success: ok,
                 duration_ms: millis(took),
-                error_snippet: clip(&self.redactor.redact(&run.job.text), MAX_SNIPPET).to_string(),
+                error_snippet: run.job.text.part(|s| clip(s, MAX_SNIPPET)),
                 files,
             };
             match h.append(entry, unix_now()) {

@@ -24,9 +24,8 @@ impl Supervisor {
         self.token += 1;
         let token = self.token;
         let prompt = triage_prompt(
-            &self.cfg.command.display(),
-            &labelled(&block.lines),
-            &self.redactor,
+            &self.redactor.redact(&self.cfg.command.display()),
+            &labelled(&block.lines, &self.redactor),
         );
         status::debug(3, &format!("triage prompt:\n{prompt}"));
         let timeout = self.cfg.heal.triage_timeout;
@@ -122,7 +121,8 @@ impl Supervisor {
                 if is_error {
                     self.start_fix(self.live_job(&block));
                 } else {
-                    status::debug(1, &format!("triage: not an error: {}", block.summary));
+                    let summary = self.redactor.redact_excerpt(&block.summary, &block.text());
+                    status::debug(1, &format!("triage: not an error: {summary}"));
                 }
             }
             Err(why) => {
