@@ -306,26 +306,22 @@ const TYPE_NAMES: &[&str] = &[
 fn words(name: &str) -> Vec<String> {
     let mut out = Vec::new();
     for part in name.split(|c: char| !c.is_ascii_alphanumeric()) {
-        let chars: Vec<char> = part.chars().collect();
-        let mut word = String::new();
-        for (i, &c) in chars.iter().enumerate() {
-            let prev = i.checked_sub(1).map(|p| chars[p]);
-            let next = chars.get(i + 1).copied();
-            let boundary = match prev {
-                Some(p) if c.is_ascii_uppercase() => {
-                    p.is_ascii_lowercase()
-                        || p.is_ascii_digit()
-                        || (p.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase()))
-                }
-                _ => false,
-            };
-            if boundary && !word.is_empty() {
-                out.push(std::mem::take(&mut word));
+        let b = part.as_bytes();
+        let mut from = 0;
+        for i in 1..b.len() {
+            let (p, c) = (b[i - 1], b[i]);
+            let next_lower = b.get(i + 1).is_some_and(u8::is_ascii_lowercase);
+            if c.is_ascii_uppercase()
+                && (p.is_ascii_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_ascii_uppercase() && next_lower))
+            {
+                out.push(part[from..i].to_ascii_lowercase());
+                from = i;
             }
-            word.push(c.to_ascii_lowercase());
         }
-        if !word.is_empty() {
-            out.push(word);
+        if from < b.len() {
+            out.push(part[from..].to_ascii_lowercase());
         }
     }
     out
@@ -365,9 +361,7 @@ fn classify(name: &str) -> Class {
                 None => class = class.max(Class::Weak { pin: false }),
             },
             "pin" => class = class.max(Class::Weak { pin: true }),
-            "private" | "session" | "sessionid" | "sid" => {
-                class = class.max(Class::Weak { pin: false })
-            }
+            "session" | "sessionid" => class = class.max(Class::Weak { pin: false }),
             _ => {}
         }
     }
@@ -507,7 +501,7 @@ fn skip_blanks(bytes: &[u8], mut i: usize) -> usize {
 fn fragments() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"(?i)pass|pwd|secret|token|key|cred|auth|pin|priv|sig|cookie|session|sid|otp")
+        Regex::new(r"(?i)pass|pwd|secret|token|key|cred|auth|pin|sig|cookie|session|otp")
             .expect("fragment pattern compiles")
     })
 }

@@ -176,17 +176,21 @@ fn is_strong_body_line(line: &str) -> bool {
         && line.bytes().any(|b| b.is_ascii_digit())
 }
 
-/// A cheap first look: is there any line that could be a strong body line?
+/// A cheap first look: is there a run of base64 long enough, and mixed enough,
+/// to be a strong body line? (A hex digest is long but has no upper case.)
 fn has_long_base64_line(text: &str) -> bool {
-    let mut run = 0usize;
+    let (mut run, mut upper, mut lower, mut digit) = (0usize, false, false, false);
     for b in text.bytes() {
         if is_base64_byte(b) || b == b'=' {
             run += 1;
-            if run >= STRONG_BODY_LINE {
+            upper |= b.is_ascii_uppercase();
+            lower |= b.is_ascii_lowercase();
+            digit |= b.is_ascii_digit();
+            if run >= STRONG_BODY_LINE && upper && lower && digit {
                 return true;
             }
         } else {
-            run = 0;
+            (run, upper, lower, digit) = (0, false, false, false);
         }
     }
     false

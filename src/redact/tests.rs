@@ -289,5 +289,15 @@ fn every_rule_has_a_source_and_a_corpus_line() {
             "no corpus line for rule {}",
             rule.name
         );
+    } // A rule runs only where one of its triggers occurs: each corpus line a rule
+      // matches must hold a trigger of it.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let ran = rules::names_triggered(line);
+        for name in rules::rule_names_matching(line) {
+            assert!(
+                ran.contains(&name),
+                "{name} matches but is not triggered: {line}"
+            );
+        }
     }
 }
