@@ -3,11 +3,11 @@
 //! time. The detector runs on the same bytes in the same run, as the reference:
 //! it sees every byte the command prints, redaction only the blocks.
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use otorepair::detect::{DetectSettings, Detector};
 use otorepair::line::{Line, Stream};
 use otorepair::redact::Redactor;
-use std::time::{Duration, Instant};
 
 /// A dev server's output around a crash: access logs, a traceback, config
 /// lines, and every 20th line a secret in one of the common forms.
@@ -96,18 +96,7 @@ fn benches(c: &mut Criterion) {
                         .map(|l| Line::new(l.as_str(), Stream::Pty))
                         .collect::<Vec<_>>()
                 },
-                |lines| {
-                    let mut d = Detector::new(DetectSettings::default()).expect("defaults");
-                    let t0 = Instant::now();
-                    for (i, l) in lines.into_iter().enumerate() {
-                        let now = t0 + Duration::from_millis(i as u64);
-                        d.push(l, now);
-                        if d.deadline().is_some_and(|dl| dl <= now) {
-                            std::hint::black_box(d.poll(now));
-                        }
-                    }
-                    d
-                },
+                support::run_detector,
                 BatchSize::LargeInput,
             )
         });

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Opts, Term};
+use common::{read_jsonl, Opts, Term};
 use serde_json::Value;
 
 /// A JWT whose claims are long enough that a 200-character summary ends in them.
@@ -78,11 +78,12 @@ fn write_secrets(dir: &Path) -> Vec<String> {
     never
 }
 
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+/// What the fake agent was given on stdin, for each run in `mode` (fix, triage).
+fn stdin_of(records: &[Value], mode: &str) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| r["mode"] == mode)
+        .map(|r| r["stdin"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -160,11 +161,7 @@ fn a_crash_full_of_secrets_leaks_none_to_prompts_history_events_or_logs() {
     never.push(old_secret.to_string());
 
     let records = read_jsonl(&agent_log);
-    let prompts: Vec<&str> = records
-        .iter()
-        .filter(|r| r["mode"] == "fix")
-        .map(|r| r["stdin"].as_str().unwrap())
-        .collect();
+    let prompts = stdin_of(&records, "fix");
     assert_eq!(prompts.len(), 2, "{records:?}");
     for prompt in &prompts {
         assert_absent("the fix prompt", prompt, &never);
@@ -250,20 +247,16 @@ fn a_live_error_full_of_secrets_leaks_none_to_triage_or_suspect_events() {
     t.wait();
 
     let records = read_jsonl(&agent_log);
-    let triage: Vec<&str> = records
-        .iter()
-        .filter(|r| r["mode"] == "triage")
-        .map(|r| r["stdin"].as_str().unwrap())
-        .collect();
+    let triage = stdin_of(&records, "triage");
     assert_eq!(triage.len(), 1, "{records:?}");
-    assert_absent("the triage prompt", triage[0], &never);
+    assert_absent("the triage prompt", &triage[0], &never);
     assert!(
         triage[0].contains("PermissionError: token rejected: [REDACTED]"),
         "{}",
         triage[0]
     );
-    for r in records.iter().filter(|r| r["mode"] == "fix") {
-        assert_absent("the fix prompt", r["stdin"].as_str().unwrap(), &never);
+    for prompt in stdin_of(&records, "fix") {
+        assert_absent("the fix prompt", &prompt, &never);
     }
 
     let events_text = std::fs::read_to_string(&events).unwrap();

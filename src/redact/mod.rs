@@ -6,12 +6,13 @@
 //! their whole environment. [`Redactor::redact`] finds secrets with four kinds of
 //! rule, all run on the original text, and masks the union of what they found:
 //!
-//! - [`rules`]: token shapes documented by their providers (cloud, payment, mail,
+//! - `rules`: token shapes documented by their providers (cloud, payment, mail,
 //!   chat, package registries, VCS hosts, AI APIs), JWTs, passwords in URLs,
 //!   `Bearer`/`Basic` credentials, `curl -u user:pw` (each rule cites its source);
-//! - [`keyname`]: values under names that say they are secret (`NAME=value`,
+//! - `keyname`: values under names that say they are secret (`NAME=value`,
 //!   `"name": "value"`, `name: value`, `--name value`, `<name>value</name>`);
-//! - [`pem`]: private key blocks, with or without their armour lines;
+//!   `names` decides which names, `values` which values;
+//! - `pem`: private key blocks, with or without their armour lines;
 //! - the values of otorepair's own secret-named environment variables, wherever
 //!   they appear.
 //!
@@ -27,11 +28,13 @@
 //! nothing. Masks are never matched again, but a mask can give its neighbour a
 //! word boundary it did not have (`hunter2eyJ...` once `hunter2` is masked), so
 //! redaction repeats on its own output until nothing more is found (at most
-//! [`MAX_PASSES`] times; one pass when the text holds no secret).
+//! `MAX_PASSES` times; one pass when the text holds no secret).
 
 mod keyname;
+mod names;
 mod pem;
 mod rules;
+mod values;
 
 use std::fmt;
 use std::ops::Deref;
@@ -176,7 +179,7 @@ impl Redactor {
             .map(|(name, value)| (name.as_str(), value.trim()))
             // Names are ASCII so that a mask stays short (see MAX_GROWTH).
             .filter(|(name, value)| {
-                name.is_ascii() && keyname::is_secret_name(name) && is_maskable_env_value(value)
+                name.is_ascii() && names::is_secret_name(name) && is_maskable_env_value(value)
             })
             .collect();
         secrets.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.1.cmp(b.1)));

@@ -335,7 +335,7 @@ fn looks_like_credential(token: &str) -> bool {
 }
 
 fn not_a_placeholder(value: &str) -> bool {
-    !super::keyname::is_placeholder(value)
+    !super::values::is_placeholder(value)
 }
 
 #[cfg(test)]

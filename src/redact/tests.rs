@@ -5,6 +5,14 @@ fn r(text: &str) -> String {
     Redactor::default().redact(text).to_string()
 }
 
+fn env(vars: &[(&str, &str)]) -> Redactor {
+    let owned: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Redactor::from_env(&owned)
+}
+
 #[test]
 fn token_shapes_are_masked_and_the_rest_stays() {
     let cases = [
@@ -126,16 +134,15 @@ fn ids_counts_and_messages_survive() {
 
 #[test]
 fn env_secret_values_are_masked_wherever_they_appear() {
-    let env = vec![
-        ("STRIPE_API_KEY".to_string(), "rk_live_51Habc".to_string()),
-        ("db_password".to_string(), "hunter22".to_string()),
-        ("MY_TOKEN".to_string(), "abc".to_string()),
-        ("FEATURE_TOKEN_CHECK".to_string(), "true".to_string()),
-        ("HOME".to_string(), "/home/dev".to_string()),
-        ("CACHE_KEY_TTL".to_string(), "3600".to_string()),
-        ("SERVICE_PASSWORD".to_string(), "12345678".to_string()),
-    ];
-    let red = Redactor::from_env(&env);
+    let red = env(&[
+        ("STRIPE_API_KEY", "rk_live_51Habc"),
+        ("db_password", "hunter22"),
+        ("MY_TOKEN", "abc"),
+        ("FEATURE_TOKEN_CHECK", "true"),
+        ("HOME", "/home/dev"),
+        ("CACHE_KEY_TTL", "3600"),
+        ("SERVICE_PASSWORD", "12345678"),
+    ]);
     let out = red.redact("key rk_live_51Habc pw hunter22 abc true /home/dev 3600 12345678");
     assert_eq!(
         out.as_str(),
@@ -145,13 +152,12 @@ fn env_secret_values_are_masked_wherever_they_appear() {
 
 #[test]
 fn longer_env_values_win_and_values_are_trimmed() {
-    let env = vec![
-        ("A_TOKEN".to_string(), "abcd1234".to_string()),
-        ("B_TOKEN".to_string(), "abcd1234extra".to_string()),
-        ("C_SECRET".to_string(), " padded-secret\n".to_string()),
-        ("D_SECRET".to_string(), "abcd1234".to_string()),
-    ];
-    let red = Redactor::from_env(&env);
+    let red = env(&[
+        ("A_TOKEN", "abcd1234"),
+        ("B_TOKEN", "abcd1234extra"),
+        ("C_SECRET", " padded-secret\n"),
+        ("D_SECRET", "abcd1234"),
+    ]);
     assert_eq!(
         red.redact("abcd1234extra abcd1234 padded-secret").as_str(),
         "[REDACTED $B_TOKEN] [REDACTED $A_TOKEN] [REDACTED $C_SECRET]"
@@ -237,10 +243,7 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn env_redactor() -> Redactor {
-    Redactor::from_env(&[
-        ("DB_TOKEN".to_string(), "hunter2".to_string()),
-        ("SECRET".to_string(), "REDACTED".to_string()),
-    ])
+    env(&[("DB_TOKEN", "hunter2"), ("SECRET", "REDACTED")])
 }
 
 proptest! {

@@ -345,3 +345,13 @@ pub fn read_pid(path: &Path) -> i32 {
         .parse()
         .expect("a pid")
 }
+
+/// The JSON objects of a JSON-lines file (an agent log, an events file); none if
+/// it does not exist yet.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
