@@ -78,6 +78,7 @@ fn fragments() -> &'static Regex {
 /// Adds a span for each secret value under a secret name in `text`.
 pub(super) fn find(text: &str, out: &mut Vec<Span>) {
     let bytes = text.as_bytes();
+    let mut lines: Option<Lines> = None;
     let mut done = 0; // names before this byte were looked at already
     for m in fragments().find_iter(text) {
         if m.start() < done {
@@ -107,13 +108,57 @@ pub(super) fn find(text: &str, out: &mut Vec<Span>) {
         if class == Class::No {
             continue;
         }
-        value_after(text, start, end, flag, class, out);
+        let lines = lines.get_or_insert_with(|| Lines::new(text));
+        value_after(text, lines, start, end, flag, class, out);
     }
+}
+
+/// Where the lines of a text start and end, found once: a text with one long
+/// line and many names costs a lookup per name, not a scan.
+struct Lines {
+    newlines: Vec<usize>,
+    len: usize,
+}
+
+impl Lines {
+    fn new(text: &str) -> Lines {
+        Lines {
+            newlines: text.match_indices('\n').map(|(i, _)| i).collect(),
+            len: text.len(),
+        }
+    }
+
+    /// The start and end (its newline, or the end of the text) of the line that
+    /// holds byte `at`.
+    fn around(&self, at: usize) -> (usize, usize) {
+        let i = self.newlines.partition_point(|&nl| nl < at);
+        let start = i.checked_sub(1).map_or(0, |p| self.newlines[p] + 1);
+        (start, self.newlines.get(i).copied().unwrap_or(self.len))
+    }
+}
+
+/// Only list markers, quote marks and blanks (`- `, `> `, `# `), or a shell
+/// keyword (`export`, `declare -x`), stand between the line's start and a name.
+fn starts_line(before: &str) -> bool {
+    let b = before.as_bytes();
+    let mut i = b.len();
+    while i > 0 && b"-*>< #\t".contains(&b[i - 1]) {
+        i -= 1;
+    }
+    let head = &before[..i];
+    head.is_empty()
+        || ["export", "set", "ENV", "declare -x", "setenv"]
+            .iter()
+            .any(|k| {
+                head.strip_suffix(k)
+                    .is_some_and(|pre| pre.bytes().all(|c| c == b' ' || c == b'\t'))
+            })
 }
 
 /// The value that belongs to the name at `start..end`, if it is to be masked.
 fn value_after(
     text: &str,
+    lines: &Lines,
     start: usize,
     end: usize,
     flag: bool,
@@ -121,17 +166,13 @@ fn value_after(
     out: &mut Vec<Span>,
 ) {
     let bytes = text.as_bytes();
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let (line_start, line_end) = lines.around(start);
     let opener = (start > line_start)
         .then(|| bytes[start - 1])
         .filter(u8::is_ascii);
-    let before =
-        text[line_start..start].trim_end_matches(['"', '\'', '`', '[', '<', ':', '$', '@']);
-    let at_line_start = {
-        let b = before.trim();
-        b.bytes().all(|c| b"-*>< #".contains(&c))
-            || matches!(b, "export" | "set" | "ENV" | "declare -x" | "setenv")
-    };
+    let at_line_start = starts_line(
+        text[line_start..start].trim_end_matches(['"', '\'', '`', '[', '<', ':', '$', '@']),
+    );
     let mut p = end;
     let mut quoted_name = false;
     match opener {
@@ -217,7 +258,6 @@ fn value_after(
         out.extend(accept(text, from, to, class, true, false));
         return;
     }
-    let line_end = text[v..].find('\n').map_or(text.len(), |i| v + i);
     if words(&text[start..end])
         .last()
         .is_some_and(|w| w == "cookie")
@@ -230,29 +270,33 @@ fn value_after(
     let whole_line =
         (at_line_start && sep_text == "=" && !blank_before && !has_assignment(rest_of_line))
             || (opener == Some(b'[') && sep == 2);
-    let mut to = if whole_line {
+    let to = if whole_line {
         v + rest_of_line.len()
     } else {
         token_end(bytes, v)
     };
-    let mut from = v;
     // `Authorization: Bearer xyz`: the scheme stays, the credential goes.
     if AUTH_SCHEMES.contains(&text[v..to].to_ascii_lowercase().as_str()) {
         let next = skip_blanks(bytes, to);
         if next == to || next >= bytes.len() || is_terminator(bytes[next]) {
             return;
         }
-        from = next;
-        to = token_end(bytes, next);
-        out.extend(accept(text, from, to, class, true, false));
+        out.extend(accept(
+            text,
+            next,
+            token_end(bytes, next),
+            class,
+            true,
+            false,
+        ));
         return;
     }
-    let ends_field = text[to..line_end]
-        .trim()
-        .trim_start_matches([',', ';', '}', ')', ']'])
-        .trim()
-        .is_empty();
-    out.extend(accept(text, from, to, class, strict, ends_field));
+    // Nothing but closing punctuation after the value on its line.
+    let ends_field = text.as_bytes()[to..]
+        .iter()
+        .position(|b| !b" \t\r,;})]".contains(b))
+        .is_none_or(|i| to + i >= line_end);
+    out.extend(accept(text, v, to, class, strict, ends_field));
 }
 
 /// Cookie attributes: not secret, unlike the cookies' values.

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-/// Values shorter than this (in bytes) are not masked (see `MAX_GROWTH`).
+/// Values shorter than this (in bytes) are not masked (this bounds how much a mask can grow the text).
 const MIN_VALUE_LEN: usize = 3;
 
 /// Type names in source lines and declarations (`password: str`, `token: string;`).
