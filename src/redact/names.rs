@@ -10,7 +10,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Class {
     No,
-    /// `key`, `pin`, `session`, `private` alone: only a value that looks like a
+    /// `key`, `pin` or `session` alone: only a value that looks like a
     /// secret (high entropy; digits for a PIN) is masked.
     Weak {
         pin: bool,
