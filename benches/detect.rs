@@ -3,10 +3,10 @@
 //! "transient error"), and a log where every 10th line looks suspicious.
 //! Goals: >= 200 MB/s, >= 200 MB/s and >= 50 MB/s (BENCHMARKS.md).
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use otorepair::detect::{DetectSettings, Detector};
 use otorepair::line::{Line, Stream};
-use std::time::{Duration, Instant};
 
 const BENIGN: &[&str] = &[
     "127.0.0.1 - - [25/Nov/2026 11:30:19] \"GET /static/app.js HTTP/1.1\" 200 -",
@@ -56,18 +56,7 @@ fn bench(c: &mut Criterion, name: &str, lines: Vec<Line>) {
     g.bench_function(name, |b| {
         b.iter_batched(
             || lines.clone(),
-            |lines| {
-                let mut d = Detector::new(DetectSettings::default()).expect("defaults");
-                let t0 = Instant::now();
-                for (i, l) in lines.into_iter().enumerate() {
-                    let now = t0 + Duration::from_millis(i as u64);
-                    d.push(l, now);
-                    if d.deadline().is_some_and(|dl| dl <= now) {
-                        std::hint::black_box(d.poll(now));
-                    }
-                }
-                d
-            },
+            support::run_detector,
             BatchSize::LargeInput,
         )
     });

@@ -3,7 +3,7 @@
 //! Data flows terminal <-> PTY <-> child; a copy of every output byte goes through
 //! [`screen`] into clean [`line::Line`]s for [`detect`]; confirmed errors go to
 //! [`agent`]; [`heal`] keeps the breaker, history and snapshots; [`supervisor`]
-//! orders it all.
+//! orders it all. Captured text leaves otorepair only through [`redact`].
 
 pub mod agent;
 pub mod child;
@@ -17,6 +17,7 @@ pub mod line;
 pub mod os;
 pub mod output;
 pub mod overlay;
+pub mod redact;
 pub mod screen;
 pub mod shell;
 pub mod status;

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{repo, run_piped, Opts, Term};
+use common::{read_jsonl, repo, run_piped, Opts, Term};
 use serde_json::Value;
 
 /// The usual fix; port 0 so parallel tests never race for a fixed port.
@@ -23,14 +23,6 @@ fn example(name: &str) -> tempfile::TempDir {
         std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
     }
     dir
-}
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn fixes(log: &Path) -> Vec<Value> {

@@ -53,15 +53,16 @@ fn job() -> attempt::Job {
 }
 
 fn entry() -> HistoryEntry {
+    let red = otorepair::redact::Redactor::default();
     HistoryEntry {
         time: 0,
         fingerprint: "f".into(),
-        summary: "E".into(),
-        command: "c".into(),
+        summary: red.redact("E"),
+        command: red.redact("c"),
         backend: "claude".into(),
         success: false,
         duration_ms: 0,
-        error_snippet: String::new(),
+        error_snippet: red.redact(""),
         files: Vec::new(),
     }
 }

@@ -4,7 +4,6 @@
 //! they take plain strings and paths, so each can be tested alone.
 //!
 //! - [`backend`]: the one table of supported agent CLIs and the argv they get.
-//! - [`redact`]: secrets are masked before any prompt is built.
 //! - [`prompt`]: triage and fix prompts, with the captured output fenced as data.
 //! - [`triage`]: reading the cheap model's `ERROR` / `NO` answer.
 //! - [`stream`]: turning each CLI's event stream into [`stream::AgentEvent`]s.
@@ -13,7 +12,6 @@
 pub mod backend;
 pub mod process;
 pub mod prompt;
-pub mod redact;
 pub mod stream;
 pub mod triage;
 
@@ -23,6 +21,5 @@ pub use process::{
     Collector, ExitOutcome,
 };
 pub use prompt::{fence, fix_prompt, triage_prompt, FixRequest};
-pub use redact::Redactor;
 pub use stream::{sanitize, AgentEvent, StreamFormat, StreamParser};
 pub use triage::parse_verdict;

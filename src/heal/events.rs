@@ -3,6 +3,8 @@
 //! Every line is `{"ts": <unix seconds, float>, "event": "<name>", ...fields}`.
 //! Each line goes out in one `write(2)` on a file opened with `O_APPEND`, so
 //! several otorepair processes appending to one file do not interleave lines.
+//! Fields that carry the user's command or captured output are [`Redacted`]:
+//! tools that watch the file (and whatever they ship it to) never see a secret.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -13,6 +15,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::diff::FileChange;
+use crate::redact::Redacted;
 
 /// How the child is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,7 +52,7 @@ pub enum FixPath {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     Start {
-        command: String,
+        command: Redacted,
         pid: u32,
         mode: Mode,
         backend: String,
@@ -59,11 +62,12 @@ pub enum Event {
         code: Option<i32>,
         signal: Option<i32>,
     },
-    /// A settled error block; `lines` are its clean text lines.
+    /// A settled error block; `lines` are its clean text lines (a private key
+    /// block is one masked line).
     Suspect {
         fingerprint: String,
-        summary: String,
-        lines: Vec<String>,
+        summary: Redacted,
+        lines: Vec<Redacted>,
     },
     Triage {
         fingerprint: String,
@@ -96,7 +100,7 @@ pub enum Event {
     Environment {
         fingerprint: String,
         kind: String,
-        message: String,
+        message: Redacted,
     },
     Exit {
         code: i32,
@@ -182,6 +186,7 @@ pub fn now_unix_f64() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redact::Redactor;
     use serde_json::{json, Value};
 
     fn parse(ts: f64, e: &Event) -> Value {
@@ -194,7 +199,7 @@ mod tests {
             parse(
                 1.5,
                 &Event::Start {
-                    command: "npm run dev".into(),
+                    command: Redactor::default().redact("npm run dev"),
                     pid: 42,
                     mode: Mode::Pty,
                     backend: "claude".into()
@@ -217,11 +222,11 @@ mod tests {
                 3.0,
                 &Event::Suspect {
                     fingerprint: "f".into(),
-                    summary: "TypeError".into(),
-                    lines: vec!["a".into()]
+                    summary: Redactor::default().redact("TypeError"),
+                    lines: Redactor::default().redact("a\nb").lines().collect()
                 }
             ),
-            json!({"ts": 3.0, "event": "suspect", "fingerprint": "f", "summary": "TypeError", "lines": ["a"]})
+            json!({"ts": 3.0, "event": "suspect", "fingerprint": "f", "summary": "TypeError", "lines": ["a", "b"]})
         );
         assert_eq!(
             parse(

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::diff::FileChange;
 use super::state::{StateDir, StateError};
+use crate::redact::Redacted;
 
 /// Entries kept; the oldest go first.
 pub const MAX_ENTRIES: usize = 50;
@@ -35,22 +36,24 @@ pub const MAX_FILE_BYTES: u64 = 4 << 20;
 const FILE: &str = "history.json";
 const LOCK: &str = "history.lock";
 
-/// One fix attempt.
+/// One fix attempt. The text fields are [`Redacted`]: built by the redactor, and
+/// redacted again when read back (a file from an older otorepair leaks nothing).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// Unix seconds when the attempt ended.
     pub time: u64,
     pub fingerprint: String,
     /// One line naming the error, e.g. `TypeError: x is undefined`.
-    pub summary: String,
+    pub summary: Redacted,
     /// The user's command.
-    pub command: String,
+    pub command: Redacted,
     /// Agent backend name.
     pub backend: String,
     pub success: bool,
     pub duration_ms: u64,
-    /// Start of the error output, at most [`MAX_SNIPPET`] bytes.
-    pub error_snippet: String,
+    /// Start of the error output, at most [`MAX_SNIPPET`] bytes, clipped after
+    /// redaction.
+    pub error_snippet: Redacted,
     #[serde(default)]
     pub files: Vec<FileChange>,
 }
@@ -62,10 +65,11 @@ fn clip_entry(entry: &mut HistoryEntry) {
         s.truncate(end);
     }
     cut(&mut entry.fingerprint, 64);
-    cut(&mut entry.summary, MAX_FIELD);
-    cut(&mut entry.command, MAX_FIELD);
+    // Redacted text stays redacted when it is cut.
+    entry.summary = entry.summary.part(|s| clip(s, MAX_FIELD));
+    entry.command = entry.command.part(|s| clip(s, MAX_FIELD));
     cut(&mut entry.backend, 32);
-    cut(&mut entry.error_snippet, MAX_SNIPPET);
+    entry.error_snippet = entry.error_snippet.part(|s| clip(s, MAX_SNIPPET));
     entry.files.truncate(MAX_FILES);
     for f in &mut entry.files {
         cut(&mut f.path, MAX_FIELD);
@@ -320,6 +324,7 @@ fn longest_backtick_run(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redact::Redactor;
     use proptest::prelude::*;
     use std::fs;
     use std::path::Path;
@@ -332,15 +337,16 @@ mod tests {
     }
 
     fn entry(time: u64, fp: &str, summary: &str, success: bool) -> HistoryEntry {
+        let red = Redactor::default();
         HistoryEntry {
             time,
             fingerprint: fp.into(),
-            summary: summary.into(),
-            command: "python app.py".into(),
+            summary: red.redact(summary),
+            command: red.redact("python app.py"),
             backend: "claude".into(),
             success,
             duration_ms: 1500,
-            error_snippet: format!("Traceback...\n{summary}"),
+            error_snippet: red.redact(&format!("Traceback...\n{summary}")),
             files: vec![FileChange {
                 path: "app.py".into(),
                 added: 2,
@@ -369,7 +375,7 @@ mod tests {
         let ws = tempfile::TempDir::new().unwrap();
         let h = open(ws.path());
         let mut e = entry(1, "f", "E", false);
-        e.error_snippet = "é".repeat(400); // 800 bytes
+        e.error_snippet = Redactor::default().redact(&"é".repeat(400)); // 800 bytes
         h.append(e, 1).unwrap();
         let snip = &h.load(1).unwrap().entries[0].error_snippet;
         assert_eq!(snip.len(), 500);
@@ -477,8 +483,8 @@ mod tests {
         let h = open(ws.path());
         let huge = "é".repeat(20_000);
         let mut e = entry(1, &huge, &huge, false);
-        e.command = huge.clone();
-        e.error_snippet = huge.clone();
+        e.command = Redactor::default().redact(&huge);
+        e.error_snippet = Redactor::default().redact(&huge);
         e.files = (0..500)
             .map(|i| FileChange {
                 path: format!("{i}{}", "p".repeat(1000)),
@@ -555,7 +561,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, s)| {
                     let mut e = entry(i as u64, s, s, i % 2 == 0);
-                    e.error_snippet = snippet.clone();
+                    e.error_snippet = Redactor::default().redact(&snippet);
                     e
                 })
                 .collect();

@@ -57,7 +57,8 @@ impl Supervisor {
             return false;
         };
         if !self.cfg.heal.dry_run && !matches!(self.phase, Phase::Running) {
-            status::debug(1, &format!("busy; not reporting: {}", found.line));
+            let line = self.redactor.redact(&found.line);
+            status::debug(1, &format!("busy; not reporting: {line}"));
             return true;
         }
         let (message, fingerprint) = self.resolve(found.clone());

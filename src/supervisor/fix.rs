@@ -44,12 +44,12 @@ impl Supervisor {
         let entry = HistoryEntry {
             time: 0,
             fingerprint: job.fingerprint.clone(),
-            summary: self.redactor.redact(&job.summary),
+            summary: job.summary.clone(),
             command: self.redactor.redact(&self.cfg.command.display()),
             backend: self.cfg.heal.backend.kind.name().to_string(),
             success: false,
             duration_ms: 0,
-            error_snippet: clip(&self.redactor.redact(&job.text), MAX_SNIPPET).to_string(),
+            error_snippet: job.text.part(|s| clip(s, MAX_SNIPPET)),
             files: Vec::new(),
         };
         let title = self.cfg.heal.backend.kind.name().to_string();
@@ -69,7 +69,7 @@ impl Supervisor {
             let workspace = self.cfg.workspace.clone();
             let error = attempt::Job {
                 fingerprint: job.fingerprint.clone(),
-                summary: job.summary.clone(),
+                summary: job.summary.to_string(),
                 files: job.files.clone(),
             };
             off_the_loop("fix-prepare", move || {
@@ -123,19 +123,19 @@ impl Supervisor {
             ),
         );
         let heal = &self.cfg.heal;
-        let command = self.cfg.command.display();
-        let prompt = fix_prompt(
-            &FixRequest {
-                command: &command,
-                workspace: &self.cfg.workspace,
-                summary: &run.job.summary,
-                block: &run.job.text,
-                files: &run.job.files,
-                history: &prepared.history_text,
-                allow_shell: heal.backend.allow_shell,
-            },
-            &self.redactor,
-        );
+        let command = self.redactor.redact(&self.cfg.command.display());
+        // History entries are redacted; the rendering around them is ours.
+        let history = self.redactor.redact(&prepared.history_text);
+        let prompt = fix_prompt(&FixRequest {
+            command: &command,
+            workspace: &self.cfg.workspace,
+            summary: &run.job.summary,
+            block: &run.job.text,
+            files: &run.job.files,
+            history: &history,
+            verify: None,
+            allow_shell: heal.backend.allow_shell,
+        });
         status::debug(3, &format!("fix prompt:\n{prompt}"));
         let cmd = match heal.backend.command(Role::Fix) {
             Ok(c) => c,

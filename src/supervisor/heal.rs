@@ -13,6 +13,7 @@ use crate::heal::history::clip;
 use crate::heal::Attempt;
 use crate::input::CTRL_C;
 use crate::line::{Line, Stream};
+use crate::redact::{Redacted, Redactor};
 use crate::status;
 
 use super::fix::FixRun;
@@ -41,9 +42,9 @@ pub(super) enum Phase {
 /// An error to fix.
 pub(super) struct FixJob {
     pub(super) fingerprint: String,
-    pub(super) summary: String,
+    pub(super) summary: Redacted,
     /// The captured output given to the agent.
-    pub(super) text: String,
+    pub(super) text: Redacted,
     pub(super) files: Vec<String>,
     pub(super) path: FixPath,
     pub(super) attempt: u32,
@@ -84,24 +85,40 @@ fn workspace_files(block: Option<&ErrorBlock>, workspace: &Path) -> Vec<String> 
     files
 }
 
-/// The captured lines as the agent sees them. In pipe mode the stream each line
-/// came from is kept: a note when all share one, a prefix per line when mixed.
-pub(super) fn labelled(lines: &[Line]) -> String {
-    let Some(first) = lines.first() else {
-        return String::new();
+/// The captured lines as the agent sees them, redacted. In pipe mode the stream
+/// each line came from is kept: a note when all share one, a prefix per line when
+/// mixed. Each stream's consecutive lines are redacted together, so a secret that
+/// spans lines (a key block) is seen whole.
+pub(super) fn labelled(lines: &[Line], redactor: &Redactor) -> Redacted {
+    let redact = |run: &[Line]| {
+        let texts: Vec<&str> = run.iter().map(|l| l.text.as_str()).collect();
+        redactor.redact(&texts.join("\n"))
     };
-    let join = |f: &dyn Fn(&Line) -> String| lines.iter().map(f).collect::<Vec<_>>().join("\n");
+    let Some(first) = lines.first() else {
+        return Redacted::default();
+    };
     if first.stream == Stream::Pty {
-        return join(&|l| l.text.clone());
+        return redact(lines);
     }
+    let mut out = Redacted::default();
     if lines.iter().all(|l| l.stream == first.stream) {
-        return format!(
-            "(all from {})\n{}",
-            first.stream.label(),
-            join(&|l| l.text.clone())
-        );
+        out.push_literal("(all from ");
+        out.push_literal(first.stream.label());
+        out.push_literal(")\n");
+        out.push(&redact(lines));
+        return out;
     }
-    join(&|l| format!("{}| {}", l.stream.label(), l.text))
+    for run in lines.chunk_by(|a, b| a.stream == b.stream) {
+        for line in redact(run).lines() {
+            if !out.is_empty() {
+                out.push_literal("\n");
+            }
+            out.push_literal(run[0].stream.label());
+            out.push_literal("| ");
+            out.push(&line);
+        }
+    }
+    out
 }
 
 impl Supervisor {
@@ -116,27 +133,29 @@ impl Supervisor {
 
     /// A suspect block settled while the child runs.
     pub(super) fn on_suspect(&mut self, block: ErrorBlock) {
+        let text = block.text();
+        let summary = self.redactor.redact_excerpt(&block.summary, &text);
         self.emit(Ev::Suspect {
             fingerprint: block.fingerprint.clone(),
-            summary: block.summary.clone(),
-            lines: block.lines.iter().map(|l| l.text.clone()).collect(),
+            summary: summary.clone(),
+            lines: self.redactor.redact(&text).lines().collect(),
         });
         if self.on_environment_suspect(&block) {
             return;
         }
         if self.cfg.heal.dry_run {
-            self.print_would_fix(&block.summary, &block.text());
+            self.print_would_fix(&block.summary, &text);
             return;
         }
         if !matches!(self.phase, Phase::Running) {
-            status::debug(1, &format!("busy; not handling: {}", block.summary));
+            status::debug(1, &format!("busy; not handling: {summary}"));
             return;
         }
         if self.paused.contains(&block.fingerprint) {
-            status::debug(1, &format!("auto-fix paused for: {}", block.summary));
+            status::debug(1, &format!("auto-fix paused for: {summary}"));
             return;
         }
-        status::debug(1, &format!("suspect: {}", block.summary));
+        status::debug(1, &format!("suspect: {summary}"));
         if let Some(&is_error) = self.triage_cache.get(&block.fingerprint) {
             self.emit(Ev::Triage {
                 fingerprint: block.fingerprint.clone(),
@@ -161,8 +180,8 @@ impl Supervisor {
     pub(super) fn live_job(&self, block: &ErrorBlock) -> FixJob {
         FixJob {
             fingerprint: block.fingerprint.clone(),
-            summary: block.summary.clone(),
-            text: labelled(&block.lines),
+            summary: self.redactor.redact_excerpt(&block.summary, &block.text()),
+            text: labelled(&block.lines, &self.redactor),
             files: workspace_files(Some(block), &self.cfg.workspace),
             path: FixPath::Live,
             attempt: 0,
@@ -206,11 +225,12 @@ impl Supervisor {
             self.print_would_fix(&summary, &text);
             return Some(exit.shell_code());
         }
+        let summary = self.redactor.redact_excerpt(&summary, &context.join("\n"));
         status::debug(1, &format!("crash: {summary}"));
         let job = FixJob {
             fingerprint: fp,
             summary,
-            text: labelled(&context_lines),
+            text: labelled(&context_lines, &self.redactor),
             files: workspace_files(block.as_ref(), &self.cfg.workspace),
             path: FixPath::Crash,
             attempt: 0,
@@ -352,17 +372,36 @@ mod tests {
 
     #[test]
     fn pipe_mode_lines_keep_their_stream_for_the_prompt() {
+        let red = Redactor::default();
         let pty = [Line::new("a", Stream::Pty), Line::new("b", Stream::Pty)];
-        assert_eq!(labelled(&pty), "a\nb");
+        assert_eq!(labelled(&pty, &red).as_str(), "a\nb");
         let err = [
             Line::new("a", Stream::Stderr),
             Line::new("b", Stream::Stderr),
         ];
-        assert_eq!(labelled(&err), "(all from stderr)\na\nb");
+        assert_eq!(labelled(&err, &red).as_str(), "(all from stderr)\na\nb");
         let mixed = [
             Line::new("a", Stream::Stdout),
             Line::new("b", Stream::Stderr),
         ];
-        assert_eq!(labelled(&mixed), "stdout| a\nstderr| b");
+        assert_eq!(labelled(&mixed, &red).as_str(), "stdout| a\nstderr| b");
+    }
+
+    #[test]
+    fn a_key_block_on_one_stream_is_masked_whole_between_labels() {
+        let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj";
+        let lines = [
+            Line::new("config loaded:", Stream::Stdout),
+            Line::new(body, Stream::Stdout),
+            Line::new(body, Stream::Stdout),
+            Line::new("-----END PRIVATE KEY-----", Stream::Stdout),
+            Line::new("Traceback (most recent call last):", Stream::Stderr),
+            Line::new("password=hunter2", Stream::Stderr),
+        ];
+        assert_eq!(
+            labelled(&lines, &Redactor::default()).as_str(),
+            "stdout| config loaded:\nstdout| [REDACTED PRIVATE KEY]\n\
+             stderr| Traceback (most recent call last):\nstderr| password=[REDACTED]"
+        );
     }
 }

@@ -26,7 +26,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use signal_hook::consts::signal::{SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 
-use crate::agent::{AgentOutput, BlockingOutput, Redactor};
+use crate::agent::{AgentOutput, BlockingOutput};
 use crate::child::{self, ChildEvent, ExitStatus};
 use crate::cli::{Config, Mode};
 use crate::detect::{DetectSettings, Detector};
@@ -35,6 +35,7 @@ use crate::heal::events::{Event as Ev, EventLog};
 use crate::heal::Breaker;
 use crate::input::{self, InputEvent, InputRouter};
 use crate::output::Output;
+use crate::redact::Redactor;
 use crate::screen::ModeFlags;
 use crate::status;
 use crate::term::{self, RawMode};
@@ -207,7 +208,7 @@ impl Supervisor {
             1,
             &format!(
                 "running {} in {} ({:?} mode)",
-                self.cfg.command.display(),
+                self.redactor.redact(&self.cfg.command.display()),
                 self.cfg.workspace.display(),
                 self.cfg.mode
             ),
@@ -218,7 +219,7 @@ impl Supervisor {
             Err(code) => return self.finish(code),
         };
         self.emit(Ev::Start {
-            command: self.cfg.command.display(),
+            command: self.redactor.redact(&self.cfg.command.display()),
             pid: pid.as_raw() as u32,
             mode: match self.cfg.mode {
                 Mode::Pty => crate::heal::events::Mode::Pty,
@@ -344,7 +345,8 @@ impl Supervisor {
                 running.last_output = now;
                 for line in lines {
                     if status::verbosity() >= 3 {
-                        status::debug(3, &format!("line: {}", line.text));
+                        let text = self.redactor.redact(&line.text);
+                        status::debug(3, &format!("line: {text}"));
                     }
                     self.detector.push(line, now);
                 }

@@ -24,9 +24,8 @@ impl Supervisor {
         self.token += 1;
         let token = self.token;
         let prompt = triage_prompt(
-            &self.cfg.command.display(),
-            &labelled(&block.lines),
-            &self.redactor,
+            &self.redactor.redact(&self.cfg.command.display()),
+            &labelled(&block.lines, &self.redactor),
         );
         status::debug(3, &format!("triage prompt:\n{prompt}"));
         let timeout = self.cfg.heal.triage_timeout;
@@ -107,10 +106,11 @@ impl Supervisor {
             },
         };
         let duration_ms = millis(took);
+        let summary = self.redactor.redact_excerpt(&block.summary, &block.text());
         match verdict {
             Ok(is_error) => {
                 let said = if is_error { "error" } else { "not an error" };
-                status::debug(2, &format!("triage verdict: {said}: {}", block.summary));
+                status::debug(2, &format!("triage verdict: {said}: {summary}"));
                 self.triage_cache.insert(fp.clone(), is_error);
                 self.emit(Ev::Triage {
                     fingerprint: fp,
@@ -124,7 +124,7 @@ impl Supervisor {
                 if is_error {
                     self.start_fix(self.live_job(&block));
                 } else {
-                    status::debug(1, &format!("triage: not an error: {}", block.summary));
+                    status::debug(1, &format!("triage: not an error: {summary}"));
                 }
             }
             Err(why) => {

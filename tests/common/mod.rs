@@ -428,3 +428,13 @@ pub fn http_get_path(port: u16, path: &str) -> String {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The JSON objects of a JSON-lines file (an agent log, an events file); none if
+/// it does not exist yet.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
