@@ -6,6 +6,10 @@
 mod ports;
 pub use ports::{port_owner, PortOwner};
 
+mod processes;
+
+pub use processes::{all_processes, command_tree, ProcessInfo};
+
 use nix::unistd::Pid;
 
 /// Whether `pid` is stopped right now (Ctrl-Z, SIGSTOP). Linux reads the state
