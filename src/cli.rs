@@ -86,6 +86,18 @@ pub struct Cli {
     #[arg(long, value_name = "WHEN")]
     pub on_fix: Option<String>,
 
+    /// With --on-fix auto: restart the command when no reload is seen this long after a fix [env: OTOREPAIR_RELOAD_TIMEOUT] [default: 5]
+    #[arg(long, value_name = "SECS")]
+    pub reload_timeout: Option<String>,
+
+    /// After a fix is live, run this check in the workspace (sh -c); failing counts as a failed fix [env: OTOREPAIR_VERIFY]
+    #[arg(long, value_name = "CMD")]
+    pub verify: Option<String>,
+
+    /// Most seconds the --verify check may take [env: OTOREPAIR_VERIFY_TIMEOUT] [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub verify_timeout: Option<String>,
+
     /// Let the fix agent run shell commands (off: it may only read, search and edit files) [env: OTOREPAIR_ALLOW_SHELL]
     #[arg(long)]
     pub allow_shell: bool,
@@ -425,6 +437,16 @@ mod tests {
                 "nan",
                 "for OTOREPAIR_TRIAGE_TIMEOUT",
             ),
+            (
+                "OTOREPAIR_RELOAD_TIMEOUT",
+                "soon",
+                "for OTOREPAIR_RELOAD_TIMEOUT",
+            ),
+            (
+                "OTOREPAIR_VERIFY_TIMEOUT",
+                "0",
+                "for OTOREPAIR_VERIFY_TIMEOUT",
+            ),
         ] {
             let env = move |k: &str| (k == var).then(|| OsString::from(value));
             let Err(e) = parse(["otorepair", "true"], &env) else {
@@ -448,6 +470,13 @@ mod tests {
         assert_eq!(c.heal.backend.kind, BackendKind::Claude);
         assert_eq!(c.heal.max_attempts, 3);
         assert_eq!(c.heal.fix_timeout, Duration::from_secs(120));
+        assert_eq!(c.heal.reload_timeout, Duration::from_secs(5));
+        assert_eq!(c.heal.verify, None);
+        let c = run(&["--verify", "curl -fsS localhost:8000/health", "x"]).unwrap();
+        assert_eq!(
+            c.heal.verify.as_deref(),
+            Some("curl -fsS localhost:8000/health")
+        );
         let c = run(&["--agent-cmd", "my-agent --fix", "x"]).unwrap();
         assert_eq!(c.heal.backend.kind, BackendKind::Custom);
         let e = run(&["--backend", "custom", "x"]).unwrap_err();

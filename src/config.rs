@@ -33,6 +33,11 @@ pub struct HealConfig {
     pub settle: Duration,
     pub max_attempts: u32,
     pub on_fix: OnFix,
+    /// With `OnFix::Auto`: how long to wait for reload evidence before restarting.
+    pub reload_timeout: Duration,
+    /// The user's own check, run after a fix is live (`sh -c` in the workspace).
+    pub verify: Option<String>,
+    pub verify_timeout: Duration,
     pub dry_run: bool,
     pub confirm: bool,
     pub events: Option<PathBuf>,
@@ -307,6 +312,28 @@ impl<'a> Resolver<'a> {
                 value
             }
         };
+        let raw = self.raw(
+            cli.reload_timeout.as_deref(),
+            "--reload-timeout",
+            "OTOREPAIR_RELOAD_TIMEOUT",
+            |s| s.reload_timeout.map(|v| v.to_string()),
+        )?;
+        let reload_timeout = self.seconds("reload_timeout", raw, 5.0)?;
+        let verify = self
+            .raw(cli.verify.as_deref(), "--verify", "OTOREPAIR_VERIFY", |s| {
+                s.verify.clone()
+            })?
+            .filter(|(v, _)| !v.trim().is_empty());
+        if let Some((v, from)) = &verify {
+            self.note("verify", v.clone(), from.clone());
+        }
+        let raw = self.raw(
+            cli.verify_timeout.as_deref(),
+            "--verify-timeout",
+            "OTOREPAIR_VERIFY_TIMEOUT",
+            |s| s.verify_timeout.map(|v| v.to_string()),
+        )?;
+        let verify_timeout = self.seconds("verify_timeout", raw, 60.0)?;
         let events = match &cli.events {
             Some(p) => {
                 self.note("events", p.to_string_lossy(), "--events");
@@ -355,6 +382,9 @@ impl<'a> Resolver<'a> {
             settle,
             max_attempts,
             on_fix,
+            reload_timeout,
+            verify: verify.map(|(v, _)| v),
+            verify_timeout,
             dry_run: cli.dry_run,
             confirm: cli.confirm,
             events,

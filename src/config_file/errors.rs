@@ -15,8 +15,10 @@ use super::{ConfigError, KEYS};
 fn expected(key: &str) -> &'static str {
     match key {
         "backend" => "a backend name in quotes",
-        "agent_cmd" | "triage_cmd" => "a command line in quotes",
-        "fix_timeout" | "triage_timeout" | "settle" => "a number of seconds",
+        "agent_cmd" | "triage_cmd" | "verify" => "a command line in quotes",
+        "fix_timeout" | "triage_timeout" | "settle" | "reload_timeout" | "verify_timeout" => {
+            "a number of seconds"
+        }
         "max_attempts" => "a whole number from 1 to 100",
         "on_fix" => "\"auto\", \"restart\" or \"wait\"",
         "allow_shell" | "pty" => "true or false",

@@ -48,6 +48,9 @@ pub const KEYS: &[&str] = &[
     "settle",
     "max_attempts",
     "on_fix",
+    "reload_timeout",
+    "verify",
+    "verify_timeout",
     "allow_shell",
     "pty",
     "events",
@@ -70,6 +73,9 @@ pub struct FileSettings {
     pub settle: Option<f64>,
     pub max_attempts: Option<u32>,
     pub on_fix: Option<String>,
+    pub reload_timeout: Option<f64>,
+    pub verify: Option<String>,
+    pub verify_timeout: Option<f64>,
     pub allow_shell: Option<bool>,
     pub pty: Option<bool>,
     pub events: Option<String>,
@@ -191,6 +197,9 @@ impl Loaded {
             "settle" => self.pick(|s| secs(s.settle)),
             "max_attempts" => self.pick(|s| s.max_attempts.map(|n| n.to_string())),
             "on_fix" => self.pick(|s| text(&s.on_fix)),
+            "reload_timeout" => self.pick(|s| secs(s.reload_timeout)),
+            "verify" => self.pick(|s| text(&s.verify)),
+            "verify_timeout" => self.pick(|s| secs(s.verify_timeout)),
             "allow_shell" => self.pick(|s| flag(s.allow_shell)),
             "pty" => self.pick(|s| flag(s.pty)),
             "events" => self.pick(|s| text(&s.events)),
@@ -330,6 +339,8 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
     let fix_timeout = seconds("fix_timeout", &raw.fix_timeout)?;
     let triage_timeout = seconds("triage_timeout", &raw.triage_timeout)?;
     let settle = seconds("settle", &raw.settle)?;
+    let reload_timeout = seconds("reload_timeout", &raw.reload_timeout)?;
+    let verify_timeout = seconds("verify_timeout", &raw.verify_timeout)?;
     let max_attempts = match &raw.max_attempts {
         None => None,
         Some(n) => match u32::try_from(*n.get_ref()) {
@@ -376,6 +387,9 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
         settle,
         max_attempts,
         on_fix: raw.on_fix.map(Spanned::into_inner),
+        reload_timeout,
+        verify: raw.verify,
+        verify_timeout,
         allow_shell: raw.allow_shell,
         pty: raw.pty,
         events: raw.events,
@@ -398,6 +412,9 @@ struct RawFile {
     /// Signed, so `-1` gets our range message rather than serde's type message.
     max_attempts: Option<Spanned<i64>>,
     on_fix: Option<Spanned<String>>,
+    reload_timeout: Option<Spanned<f64>>,
+    verify: Option<String>,
+    verify_timeout: Option<Spanned<f64>>,
     allow_shell: Option<bool>,
     pty: Option<bool>,
     events: Option<String>,
@@ -438,6 +455,9 @@ triage_timeout = 12.5
 settle = 0.5
 max_attempts = 5
 on_fix = "restart"
+reload_timeout = 8
+verify = "pytest -x -q"
+verify_timeout = 30
 allow_shell = true
 pty = false
 events = "events.jsonl"
@@ -458,6 +478,9 @@ ignores = ['DeprecationWarning']
                 settle: Some(0.5),
                 max_attempts: Some(5),
                 on_fix: Some("restart".into()),
+                reload_timeout: Some(8.0),
+                verify: Some("pytest -x -q".into()),
+                verify_timeout: Some(30.0),
                 allow_shell: Some(true),
                 pty: Some(false),
                 events: Some("events.jsonl".into()),
@@ -490,6 +513,16 @@ ignores = ['DeprecationWarning']
                 "for 'triage_timeout'",
             ),
             ("fix_timeout = inf\n", "fix_timeout", "for 'fix_timeout'"),
+            (
+                "reload_timeout = 0\n",
+                "reload_timeout",
+                "for 'reload_timeout'",
+            ),
+            (
+                "verify_timeout = -1\n",
+                "verify_timeout",
+                "for 'verify_timeout'",
+            ),
             (
                 "max_attempts = 0\n",
                 "max_attempts",
