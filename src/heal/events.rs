@@ -47,6 +47,20 @@ pub enum FixPath {
     Live,
 }
 
+/// What showed that the command picked a fix up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    /// A new process in the command's tree (a reloader restarted its worker).
+    Process,
+    /// The command said so (`hmr update`, `File change detected`, `reloading`).
+    Output,
+    /// otorepair restarted the command.
+    Restart,
+    /// `--on-fix wait`: nothing to wait for.
+    Assumed,
+}
+
 /// One event; serialized with its name in the `event` field.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -88,6 +102,23 @@ pub enum Event {
     },
     Restart {
         pid: u32,
+    },
+    /// Evidence that the command picked the fix up, `after_ms` after the agent ended.
+    Reload {
+        fingerprint: String,
+        evidence: Evidence,
+        after_ms: u64,
+    },
+    /// The fixed code is serving (its start-up output has settled).
+    Live {
+        fingerprint: String,
+    },
+    /// The `--verify` check's result; `code` is null when it could not run or was killed.
+    Verify {
+        fingerprint: String,
+        ok: bool,
+        code: Option<i32>,
+        duration_ms: u64,
     },
     Tripped {
         fingerprint: String,

@@ -24,6 +24,7 @@ use crate::overlay::Overlay;
 use crate::status;
 
 use super::heal::{millis, unix_now, FixJob, Phase};
+use super::reload::Arrival;
 use super::{Event, Supervisor};
 
 impl Supervisor {
@@ -133,7 +134,7 @@ impl Supervisor {
             block: &run.job.text,
             files: &run.job.files,
             history: &history,
-            verify: None,
+            verify: run.job.verify.as_ref(),
             allow_shell: heal.backend.allow_shell,
         });
         status::debug(3, &format!("fix prompt:\n{prompt}"));
@@ -166,7 +167,7 @@ impl Supervisor {
                 let repaint = run.overlay.close(&outcome, false);
                 self.router.capture(false);
                 self.breaker.record(&run.job.fingerprint, Outcome::Failed);
-                self.after_fix(run.job, false, false, repaint)
+                self.after_fix(run.job, false, false, repaint, &[])
             }
         }
     }
@@ -196,7 +197,7 @@ impl Supervisor {
             duration_ms: millis(took),
             files: Vec::new(),
         });
-        self.after_fix(run.job, false, run.aborted, repaint)
+        self.after_fix(run.job, false, run.aborted, repaint, &[])
     }
 
     pub(super) fn on_agent_output(&mut self, token: u64, out: AgentOutput) -> Option<i32> {
@@ -342,25 +343,28 @@ impl Supervisor {
             attempt: run.job.attempt,
             ok,
             duration_ms: millis(took),
-            files,
+            files: files.clone(),
         });
-        self.after_fix(run.job, ok, run.aborted, repaint)
+        self.after_fix(run.job, ok, run.aborted, repaint, &files)
     }
 
     /// What follows a fix: restart after a crash, or reload/restart/wait after a
-    /// live error.
+    /// live error; a successful fix then lands (see `reload`): it is live once the
+    /// command runs it, and only then verified and recorded on screen.
     pub(super) fn after_fix(
         &mut self,
         job: FixJob,
         ok: bool,
         aborted: bool,
         repaint: bool,
+        files: &[FileChange],
     ) -> Option<i32> {
         if repaint {
             self.nudge_repaint();
         }
         let crashed = job.path == FixPath::Crash || self.child.is_none();
         if aborted {
+            self.watch = None;
             self.paused.insert(job.fingerprint.clone());
             if crashed {
                 return self.wait_for_change_or_exit(1);
@@ -368,20 +372,32 @@ impl Supervisor {
             status::info("Auto-fix is paused for this error; the command keeps running.");
             return None;
         }
-        if crashed {
-            return self.restart();
+        let arrival = match self.cfg.heal.on_fix {
+            _ if crashed => {
+                if let Some(code) = self.restart() {
+                    return Some(code);
+                }
+                Arrival::Restarted
+            }
+            OnFix::Restart => {
+                if let Some(code) = self.restart_running() {
+                    return Some(code);
+                }
+                Arrival::Restarted
+            }
+            OnFix::Auto => Arrival::Reload,
+            OnFix::Wait => Arrival::Unknown,
+        };
+        if !ok {
+            self.watch = None;
+            return None;
         }
-        match self.cfg.heal.on_fix {
-            OnFix::Auto if ok => status::info("Waiting for hot-reload..."),
-            OnFix::Restart => return self.restart_running(),
-            _ => {}
-        }
-        None
+        self.land(job, files, arrival)
     }
 }
 
 /// `app.py +1 -1, .env changed (not undoable: git-ignored)`
-fn describe_changes(files: &[FileChange]) -> String {
+pub(super) fn describe_changes(files: &[FileChange]) -> String {
     files
         .iter()
         .map(ToString::to_string)

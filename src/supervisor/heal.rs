@@ -17,6 +17,8 @@ use crate::redact::{Redacted, Redactor};
 use crate::status;
 
 use super::fix::FixRun;
+use super::reload::Landing;
+use super::verify::Check;
 use super::{Event, Supervisor};
 
 /// Lines of output given to the fix agent after a crash.
@@ -33,6 +35,10 @@ pub(super) enum Phase {
     },
     Confirming(FixJob),
     Fixing(Box<FixRun>),
+    /// A successful fix, until the command runs it (see `reload`).
+    Reloading(Box<Landing>),
+    /// The fix is live; the user's `--verify` check runs.
+    Verifying(Box<Check>),
     /// The breaker tripped on a crash: wait for the user to change a file.
     WaitingForChange {
         _watcher: notify::RecommendedWatcher,
@@ -40,6 +46,7 @@ pub(super) enum Phase {
 }
 
 /// An error to fix.
+#[derive(Clone)]
 pub(super) struct FixJob {
     pub(super) fingerprint: String,
     pub(super) summary: Redacted,
@@ -48,6 +55,9 @@ pub(super) struct FixJob {
     pub(super) files: Vec<String>,
     pub(super) path: FixPath,
     pub(super) attempt: u32,
+    /// The user's `--verify` check that failed after the previous attempt: its
+    /// command line and output, for the prompt.
+    pub(super) verify: Option<Redacted>,
 }
 
 pub(super) fn unix_now() -> u64 {
@@ -133,6 +143,10 @@ impl Supervisor {
 
     /// A suspect block settled while the child runs.
     pub(super) fn on_suspect(&mut self, block: ErrorBlock) {
+        // A fix is on its way to being live: other errors wait for it.
+        let Some(block) = self.keep_for_later(block) else {
+            return;
+        };
         let text = block.text();
         let summary = self.redactor.redact_excerpt(&block.summary, &text);
         self.emit(Ev::Suspect {
@@ -185,11 +199,14 @@ impl Supervisor {
             files: workspace_files(Some(block), &self.cfg.workspace),
             path: FixPath::Live,
             attempt: 0,
+            verify: None,
         }
     }
 
     /// The child crashed (non-zero exit the user did not ask for).
     pub(super) fn on_crash(&mut self, exit: ExitStatus) -> Option<i32> {
+        // A block held in case this crash came is the crash's now.
+        self.tree.forget();
         let block = self.detector.crash_block();
         let context_lines = self.detector.context(CRASH_CONTEXT_LINES);
         if let Some(done) = self.on_environment_crash(block.as_ref(), &context_lines, exit) {
@@ -234,12 +251,15 @@ impl Supervisor {
             files: workspace_files(block.as_ref(), &self.cfg.workspace),
             path: FixPath::Crash,
             attempt: 0,
+            verify: None,
         };
         self.start_fix(job)
     }
 
     /// Checks the breaker, then asks (with --confirm) or fixes.
     pub(super) fn start_fix(&mut self, mut job: FixJob) -> Option<i32> {
+        // Before any file changes: what the running command looks like.
+        self.watch_for_reload();
         match self.breaker.before_attempt(&job.fingerprint) {
             Attempt::Tripped { attempts } => self.on_tripped(&job, attempts),
             Attempt::Go { n, .. } => {

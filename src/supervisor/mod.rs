@@ -7,9 +7,12 @@ mod environment;
 mod fix;
 mod fix_run;
 mod heal;
+mod hold;
 mod lifecycle;
+mod reload;
 mod startup;
 mod triage;
+mod verify;
 
 use crate::os::process_stopped;
 use lifecycle::stop_group;
@@ -77,6 +80,8 @@ pub enum Event {
     FixPrepared(u64, Option<Box<Prepared>>),
     /// The file work after fix `token` is done.
     FixFinished(u64, Box<Finished>),
+    /// The `--verify` check run `token` ended, after the given time.
+    Verified(u64, Result<BlockingOutput, String>, Duration),
 }
 
 /// The running child as the supervisor tracks it.
@@ -119,6 +124,10 @@ pub struct Supervisor {
     token: u64,
     /// Events that arrived while the loop was busy stopping the child, handled next.
     deferred: std::collections::VecDeque<Event>,
+    /// The command's processes when the current live fix started (reload evidence).
+    watch: Option<reload::Watch>,
+    /// Which processes the command had, and a block waiting to see if it crashes.
+    tree: hold::TreeMemory,
 }
 
 /// A problem found before the command starts: exit 2 with this message and hint.
@@ -180,6 +189,8 @@ impl Supervisor {
             triage_cache: HashMap::new(),
             token: 0,
             deferred: std::collections::VecDeque::new(),
+            watch: None,
+            tree: hold::TreeMemory::default(),
         })
     }
 
@@ -304,10 +315,16 @@ impl Supervisor {
             Phase::Fixing(run) if !run.stopping() => Some(run.deadline),
             _ => None,
         };
-        [drain, fix, self.detector.deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            drain,
+            fix,
+            self.detector.deadline(),
+            self.tree.deadline(),
+            self.landing_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Handles one event; `Some(code)` ends otorepair.
@@ -334,6 +351,7 @@ impl Supervisor {
             Event::FileChanged => self.on_file_changed(),
             Event::FixPrepared(token, prepared) => self.on_fix_prepared(token, prepared),
             Event::FixFinished(token, finished) => self.on_fix_finished(token, *finished),
+            Event::Verified(token, result, took) => self.on_verified(token, result, took),
         }
     }
 
@@ -343,11 +361,14 @@ impl Supervisor {
             ChildEvent::Output(lines) => {
                 let now = Instant::now();
                 running.last_output = now;
+                let pid = running.pid;
+                self.tree.on_output(pid, now);
                 for line in lines {
                     if status::verbosity() >= 3 {
                         let text = self.redactor.redact(&line.text);
                         status::debug(3, &format!("line: {text}"));
                     }
+                    self.reload_line(&line.text, now);
                     self.detector.push(line, now);
                 }
             }
@@ -384,8 +405,12 @@ impl Supervisor {
         }
         if self.detector.deadline().is_some_and(|d| now >= d) {
             while let Some(block) = self.detector.poll(now) {
-                self.on_suspect(block);
+                self.on_settled(block);
             }
+        }
+        self.on_hold_deadline(now);
+        if let Some(code) = self.on_landing_deadline(now) {
+            return Some(code);
         }
         let running = self.child.as_ref()?;
         let exited_at = running.exited_at?;
@@ -461,6 +486,7 @@ impl Supervisor {
     /// Starts the command again after a fix or a file change.
     fn restart(&mut self) -> Option<i32> {
         self.detector.reset();
+        self.tree.forget();
         self.user_interrupted = false;
         self.last_ctrl_c = None;
         match self.spawn() {
@@ -545,6 +571,7 @@ impl Supervisor {
             // panel is closed and what the command printed meanwhile is shown.
             Phase::Fixing(run) => run.interrupt(),
             Phase::Triaging { process, .. } => process.stop(),
+            Phase::Verifying(check) => check.stop(),
             _ => {}
         }
         self.emit(Ev::Exit { code });

@@ -1,0 +1,133 @@
+//! A settled block: a live error, or a crash whose command has not exited yet?
+//!
+//! A complete traceback settles 150 ms after its last line. When a wrapper
+//! outlives the crashing process (`npm run`, `make`, `sh -c "...; cleanup"`),
+//! the command is still alive then, so the block looked like a live error: it
+//! was triaged, then superseded by the crash a moment later (one wasted model
+//! call per crash, and `--dry-run` reported it twice). So a block settles as a
+//! live error only when the command's process tree is steady: if a process of
+//! the tree died since the output before the block, or one started less than
+//! [`RECENT`] ago (a cleanup step, or a command that is only starting), the
+//! block waits up to [`CRASH_HOLD`] for the command to exit. If it exits, the
+//! crash path takes the block; if not, it is a live error after all (nodemon
+//! keeps running after its app crashed).
+//!
+//! The tree is listed when output resumes after a quiet spell (so a process
+//! that prints, then dies without a word, was seen alive) and when a block
+//! settles: never on a timer.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+
+use crate::detect::ErrorBlock;
+use crate::os::command_tree;
+use crate::status;
+
+use super::Supervisor;
+
+/// How long a block waits for the command to exit when its tree just changed.
+/// `npm run` exits about 0.3 s after its script; a cleanup step may take longer.
+pub(super) const CRASH_HOLD: Duration = Duration::from_millis(1500);
+/// A process this young means the tree is changing: a wrapper's next step, or a
+/// command still starting (a live error then waits [`CRASH_HOLD`], no more).
+const RECENT: Duration = Duration::from_secs(1);
+/// Output after this much silence starts a new burst: the tree is listed then.
+const BURST_GAP: Duration = Duration::from_millis(250);
+
+/// What the command's tree looked like, and the block waiting on it.
+#[derive(Default)]
+pub(super) struct TreeMemory {
+    /// Processes seen in the tree since the last block settled.
+    seen: HashSet<i32>,
+    last_output: Option<Instant>,
+    held: Option<(ErrorBlock, Instant)>,
+}
+
+impl TreeMemory {
+    /// Output arrived from the command started as `root`.
+    pub(super) fn on_output(&mut self, root: Pid, now: Instant) {
+        let burst = self
+            .last_output
+            .is_none_or(|last| now.duration_since(last) >= BURST_GAP);
+        self.last_output = Some(now);
+        if burst {
+            self.seen
+                .extend(command_tree(root).into_iter().map(|p| p.pid));
+        }
+    }
+
+    /// Whether a process of the tree just died or started: lists the tree now
+    /// and starts remembering afresh from it.
+    fn changing(&mut self, root: Pid) -> bool {
+        let now = command_tree(root);
+        let alive: HashSet<i32> = now.iter().map(|p| p.pid).collect();
+        let died = self.seen.iter().any(|pid| !alive.contains(pid));
+        let young = now.iter().any(|p| p.age.is_some_and(|a| a < RECENT));
+        if died || young {
+            status::debug(
+                2,
+                &format!(
+                    "the command's processes are changing (died: {died}, just started: {young})"
+                ),
+            );
+        }
+        self.seen = alive;
+        died || young
+    }
+
+    /// When the held block is due.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.held.as_ref().map(|(_, until)| *until)
+    }
+
+    /// A new generation of the command, or its exit: nothing carries over.
+    pub(super) fn forget(&mut self) {
+        *self = TreeMemory::default();
+    }
+}
+
+impl Supervisor {
+    /// A block settled while the command may still be running.
+    pub(super) fn on_settled(&mut self, block: ErrorBlock) {
+        if self.is_old_code(&block) {
+            return;
+        }
+        let root = self
+            .child
+            .as_ref()
+            .filter(|r| r.exit.is_none())
+            .map(|r| r.pid);
+        let Some(root) = root else {
+            // The exit is already known: the crash path takes the block.
+            return;
+        };
+        if let Some((held, _)) = self.tree.held.as_mut() {
+            // The newest block is the one a crash would be about.
+            *held = block;
+            return;
+        }
+        if self.tree.changing(root) {
+            status::debug(
+                1,
+                &format!(
+                    "holding {} until the command exits or {CRASH_HOLD:?} pass",
+                    block.summary
+                ),
+            );
+            self.tree.held = Some((block, Instant::now() + CRASH_HOLD));
+            return;
+        }
+        self.on_suspect(block);
+    }
+
+    /// The hold passed and the command still runs: a live error after all.
+    pub(super) fn on_hold_deadline(&mut self, now: Instant) {
+        if self.tree.deadline().is_some_and(|d| now >= d) {
+            if let Some((block, _)) = self.tree.held.take() {
+                self.on_suspect(block);
+            }
+        }
+    }
+}

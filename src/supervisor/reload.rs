@@ -1,0 +1,426 @@
+//! After a fix: knowing, not hoping, that the command runs the fixed code.
+//!
+//! A fix is *landing* until there is evidence that the command picked it up:
+//! a new process in the command's tree (Werkzeug, uvicorn, Django and nodemon
+//! restart a worker), or a line in which a reloader says it took the change
+//! (Vite's `hmr update`, tsc's `File change detected`), or our own restart. A
+//! reloader's first line is not the end: uvicorn's old worker still answers for
+//! a moment after `Reloading...`. So the fix is *live* once the command's
+//! output has been quiet for [`QUIET`] after the evidence (the new worker's
+//! start-up lines are done), or at the latest [`SETTLE_CAP`] after it.
+//!
+//! While landing, the fixed error coming back is the old code still running:
+//! it is not counted, not triaged, not sent to an agent. Other errors wait
+//! until the fix is live. With `--on-fix auto`, no evidence within
+//! `--reload-timeout` means the command has no reloader (or missed the change):
+//! otorepair restarts it. The tree is listed every [`LOOK_EVERY`] only during
+//! that bounded wait.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+use regex::RegexSet;
+
+use crate::detect::ErrorBlock;
+use crate::heal::events::{Event as Ev, Evidence};
+use crate::heal::FileChange;
+use crate::os::command_tree;
+use crate::status;
+
+use super::fix::describe_changes;
+use super::heal::{millis, FixJob, Phase};
+use super::Supervisor;
+
+/// How often the tree is listed while waiting for a reload.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
+/// Output quiet this long after the evidence: the new code is up.
+pub(super) const QUIET: Duration = Duration::from_millis(500);
+/// A chatty command is taken as live this long after the evidence regardless.
+pub(super) const SETTLE_CAP: Duration = Duration::from_secs(5);
+/// Errors other than the fixed one kept while landing, handled once live.
+const WAITING_MAX: usize = 4;
+
+/// Lines in which reloaders say they took a change (checked against the real
+/// servers in `tests/dev_servers.rs`; samples in the unit tests below).
+const RELOAD_LINES: &[&str] = &[
+    // Werkzeug (Flask --debug)
+    r"^ \* Detected change in .*, reloading$",
+    r"^ \* Restarting with (stat|watchdog|inotify)",
+    // uvicorn --reload
+    r"^WARNING: +(StatReload|WatchFiles|WatchGod) detected (file )?changes? in ",
+    // Django runserver
+    r" changed, reloading\.$",
+    // nodemon
+    r"^\[nodemon\] restarting due to changes",
+    // Vite
+    r"\b(hmr update|page reload) /?\S",
+    // tsc --watch
+    r"File change detected\. Starting incremental compilation",
+    // webpack, Next.js
+    r"^webpack \S+ compiled\b",
+    r"^\s*[✓○] Compiled\b",
+];
+
+fn reload_lines() -> &'static RegexSet {
+    static SET: std::sync::OnceLock<RegexSet> = std::sync::OnceLock::new();
+    SET.get_or_init(|| RegexSet::new(RELOAD_LINES).expect("the reload patterns are valid"))
+}
+
+/// Whether the command says it took a change.
+pub(super) fn says_reloaded(line: &str) -> bool {
+    reload_lines().is_match(line)
+}
+
+/// What the command looked like when the fix started, and what it has said since.
+pub(super) struct Watch {
+    root: Pid,
+    before: HashSet<i32>,
+    /// When the command first said it took a change, since the fix started.
+    said: Option<Instant>,
+}
+
+impl Watch {
+    pub(super) fn start(root: Pid) -> Watch {
+        Watch {
+            root,
+            before: command_tree(root).into_iter().map(|p| p.pid).collect(),
+            said: None,
+        }
+    }
+
+    /// A process of the tree that was not there when the fix started.
+    fn new_process(&self) -> Option<i32> {
+        command_tree(self.root)
+            .into_iter()
+            .map(|p| p.pid)
+            .find(|pid| !self.before.contains(pid))
+    }
+
+    fn evidence(&self) -> Option<Evidence> {
+        if self.said.is_some() {
+            return Some(Evidence::Output);
+        }
+        self.new_process().map(|_| Evidence::Process)
+    }
+}
+
+/// How the fixed code gets loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Arrival {
+    /// The command's own reloader, watched for (`--on-fix auto`).
+    Reload,
+    /// otorepair restarted the command.
+    Restarted,
+    /// Nobody we know of (`--on-fix wait`): taken as live at once.
+    Unknown,
+}
+
+enum Stage {
+    /// Waiting for evidence; restart at `until`.
+    Waiting { until: Instant, next_look: Instant },
+    /// Evidence seen at `since`: live once quiet, or at `since + SETTLE_CAP`.
+    Settling { evidence: Evidence, since: Instant },
+}
+
+/// A successful fix on its way to being live.
+pub(super) struct Landing {
+    pub(super) job: FixJob,
+    /// `app.py +1 -1, lib.py +3 -0`, for the record printed once live.
+    pub(super) changes: String,
+    fix_ended: Instant,
+    watch: Option<Watch>,
+    stage: Stage,
+    /// Other errors that settled meanwhile.
+    pub(super) waiting: Vec<ErrorBlock>,
+}
+
+impl Supervisor {
+    /// A live fix starts: remember the command's processes, to tell a restarted
+    /// worker afterwards.
+    pub(super) fn watch_for_reload(&mut self) {
+        self.watch = self
+            .child
+            .as_ref()
+            .filter(|r| r.exit.is_none())
+            .map(|r| Watch::start(r.pid));
+    }
+
+    /// A line from the command: a reloader saying it took the change, or output
+    /// that keeps a landing fix from looking settled.
+    pub(super) fn reload_line(&mut self, text: &str, now: Instant) {
+        let watch = match &mut self.phase {
+            Phase::Reloading(landing) => landing.watch.as_mut(),
+            _ => self.watch.as_mut(),
+        };
+        if let Some(w) = watch.filter(|w| w.said.is_none()) {
+            if says_reloaded(text) {
+                status::debug(1, &format!("reload seen: {}", text.trim()));
+                w.said = Some(now);
+            }
+        }
+    }
+
+    /// A successful fix: wait for it to be live (`arrival` says how it gets
+    /// loaded), then verify and say what changed.
+    pub(super) fn land(
+        &mut self,
+        job: FixJob,
+        files: &[FileChange],
+        arrival: Arrival,
+    ) -> Option<i32> {
+        let now = Instant::now();
+        let watch = self.watch.take().filter(|_| arrival == Arrival::Reload);
+        let stage = match arrival {
+            Arrival::Restarted => Stage::Settling {
+                evidence: Evidence::Restart,
+                since: now,
+            },
+            Arrival::Unknown => Stage::Settling {
+                evidence: Evidence::Assumed,
+                since: now - SETTLE_CAP,
+            },
+            Arrival::Reload => Stage::Waiting {
+                until: now + self.cfg.heal.reload_timeout,
+                next_look: now,
+            },
+        };
+        let mut landing = Box::new(Landing {
+            job,
+            changes: describe_changes(files),
+            fix_ended: now,
+            watch,
+            stage,
+            waiting: Vec::new(),
+        });
+        if arrival == Arrival::Reload {
+            match landing.watch.as_ref().and_then(Watch::evidence) {
+                // The reloader was quicker than the agent's last words.
+                Some(evidence) => self.seen_evidence(&mut landing, evidence, now),
+                None => status::info(&format!(
+                    "Waiting for hot-reload (restarting in {}s if none is seen)...",
+                    self.cfg.heal.reload_timeout.as_secs_f64()
+                )),
+            }
+        }
+        self.phase = Phase::Reloading(landing);
+        if arrival == Arrival::Unknown {
+            return self.on_landing_deadline(now);
+        }
+        None
+    }
+
+    fn seen_evidence(&mut self, landing: &mut Landing, evidence: Evidence, now: Instant) {
+        status::debug(1, &format!("reload evidence: {evidence:?}"));
+        self.emit(Ev::Reload {
+            fingerprint: landing.job.fingerprint.clone(),
+            evidence,
+            after_ms: millis(now.saturating_duration_since(landing.fix_ended)),
+        });
+        landing.stage = Stage::Settling {
+            evidence,
+            since: now,
+        };
+    }
+
+    /// While a fix lands, is this block the fixed error from the old code?
+    pub(super) fn is_old_code(&self, block: &ErrorBlock) -> bool {
+        let Phase::Reloading(landing) = &self.phase else {
+            return false;
+        };
+        let restarted = matches!(
+            landing.stage,
+            Stage::Settling {
+                evidence: Evidence::Restart,
+                ..
+            }
+        );
+        let old = block.fingerprint == landing.job.fingerprint && !restarted;
+        if old {
+            status::debug(
+                1,
+                &format!(
+                    "old code still running (fix not live yet): {}",
+                    block.summary
+                ),
+            );
+        }
+        old
+    }
+
+    /// When the landing fix needs attention next.
+    pub(super) fn landing_deadline(&self) -> Option<Instant> {
+        let Phase::Reloading(landing) = &self.phase else {
+            return None;
+        };
+        Some(match landing.stage {
+            Stage::Waiting { until, next_look } => until.min(next_look),
+            Stage::Settling { since, .. } => self.settled_at(since),
+        })
+    }
+
+    /// Quiet for [`QUIET`] after the evidence and the last output, capped.
+    fn settled_at(&self, since: Instant) -> Instant {
+        let last = self
+            .child
+            .as_ref()
+            .map_or(since, |r| r.last_output.max(since));
+        (last + QUIET).min(since + SETTLE_CAP)
+    }
+
+    /// A landing deadline passed: look for a new process, restart after the
+    /// reload timeout, or go live once settled.
+    pub(super) fn on_landing_deadline(&mut self, now: Instant) -> Option<i32> {
+        let Phase::Reloading(landing) = &mut self.phase else {
+            return None;
+        };
+        match landing.stage {
+            Stage::Waiting { until, next_look } => {
+                let evidence = landing.watch.as_ref().and_then(|w| {
+                    if w.said.is_some() {
+                        Some(Evidence::Output)
+                    } else if now >= next_look {
+                        w.new_process().map(|_| Evidence::Process)
+                    } else {
+                        None
+                    }
+                });
+                if let Some(evidence) = evidence {
+                    let Phase::Reloading(mut landing) =
+                        std::mem::replace(&mut self.phase, Phase::Running)
+                    else {
+                        return None;
+                    };
+                    self.seen_evidence(&mut landing, evidence, now);
+                    self.phase = Phase::Reloading(landing);
+                    return None;
+                }
+                if now >= until {
+                    return self.restart_for_landing();
+                }
+                if now >= next_look {
+                    landing.stage = Stage::Waiting {
+                        until,
+                        next_look: now + LOOK_EVERY,
+                    };
+                }
+                None
+            }
+            Stage::Settling { since, .. } => {
+                if now < self.settled_at(since) {
+                    return None;
+                }
+                let Phase::Reloading(landing) = std::mem::replace(&mut self.phase, Phase::Running)
+                else {
+                    return None;
+                };
+                self.went_live(landing)
+            }
+        }
+    }
+
+    /// No reload seen in time: restart the command; the restart is the evidence.
+    fn restart_for_landing(&mut self) -> Option<i32> {
+        let Phase::Reloading(mut landing) = std::mem::replace(&mut self.phase, Phase::Running)
+        else {
+            return None;
+        };
+        status::info(&format!(
+            "no reload seen in {}s; restarting",
+            self.cfg.heal.reload_timeout.as_secs_f64()
+        ));
+        if let Some(code) = self.restart_running() {
+            return Some(code);
+        }
+        let now = Instant::now();
+        self.seen_evidence(&mut landing, Evidence::Restart, now);
+        self.phase = Phase::Reloading(landing);
+        None
+    }
+
+    /// The fixed code is serving: say what changed (after any screen clear the
+    /// reload made), then run the user's check or carry on.
+    fn went_live(&mut self, landing: Box<Landing>) -> Option<i32> {
+        self.emit(Ev::Live {
+            fingerprint: landing.job.fingerprint.clone(),
+        });
+        self.print_fix_record(&landing);
+        if self.cfg.heal.verify.is_some() {
+            return self.start_verify(landing);
+        }
+        self.resume(landing.waiting);
+        None
+    }
+
+    /// `[otorepair] fixed KeyError: 'total' in index (app.py) (app.py +1 -1) · otorepair undo to revert`
+    fn print_fix_record(&self, landing: &Landing) {
+        let changes = if landing.changes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", landing.changes)
+        };
+        status::info(&format!(
+            "fixed {}{changes} · otorepair undo to revert",
+            crate::text::ellipsize(&landing.job.summary, 120)
+        ));
+    }
+
+    /// Back to running: the errors that waited are handled now.
+    pub(super) fn resume(&mut self, waiting: Vec<ErrorBlock>) {
+        self.phase = Phase::Running;
+        for block in waiting {
+            self.on_suspect(block);
+        }
+    }
+
+    /// An error other than the fixed one settled while landing: later.
+    pub(super) fn keep_for_later(&mut self, block: ErrorBlock) -> Option<ErrorBlock> {
+        let waiting = match &mut self.phase {
+            Phase::Reloading(landing) => &mut landing.waiting,
+            Phase::Verifying(check) => &mut check.landing.waiting,
+            _ => return Some(block),
+        };
+        if !waiting.iter().any(|b| b.fingerprint == block.fingerprint)
+            && waiting.len() < WAITING_MAX
+        {
+            status::debug(1, &format!("after the fix is live: {}", block.summary));
+            waiting.push(block);
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reloaders_are_recognised_by_their_own_words() {
+        // Lines as the servers print them (tests/dev_servers.rs, research notes).
+        for line in [
+            " * Detected change in '/srv/app.py', reloading",
+            " * Restarting with stat",
+            "WARNING:  StatReload detected changes in 'main.py'. Reloading...",
+            "WARNING:  WatchFiles detected changes in 'main.py'. Reloading...",
+            "/srv/shop/views.py changed, reloading.",
+            "[nodemon] restarting due to changes...",
+            "10:42:01 PM [vite] hmr update /src/main.js",
+            "10:42:01 PM [vite] page reload main.js",
+            "10:42:01 PM - File change detected. Starting incremental compilation...",
+            "webpack 5.90.1 compiled successfully in 35 ms",
+            " ✓ Compiled in 120ms",
+        ] {
+            assert!(says_reloaded(line), "{line:?}");
+        }
+        for line in [
+            "127.0.0.1 - - [29/Nov/2026 23:01:26] \"GET / HTTP/1.1\" 500 -",
+            "KeyError: 'total'",
+            "INFO:     Started server process [29226]",
+            "Watching for file changes with StatReloader",
+            "[nodemon] app crashed - waiting for file changes before starting...",
+            "GET /reloading 200",
+        ] {
+            assert!(!says_reloaded(line), "{line:?}");
+        }
+    }
+}

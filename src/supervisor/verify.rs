@@ -1,0 +1,169 @@
+//! `--verify CMD`: the user's own check, run once a fix is live (think aider's
+//! `--test-cmd`). It runs with `sh -c` in the workspace, in a process group of
+//! its own (stopped as a whole on timeout, and whatever it left behind when it
+//! exits). A failing check is a failed attempt: the next prompt carries its
+//! output, redacted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::agent::{spawn_collecting, AgentCommand, AgentProcess, BlockingOutput};
+use crate::heal::events::Event as Ev;
+use crate::heal::Outcome;
+use crate::status;
+
+use super::heal::{millis, Phase};
+use super::reload::Landing;
+use super::{Event, Supervisor};
+
+/// The check's output given to the next attempt: its last lines, at most this much.
+const OUTPUT_TAIL_BYTES: usize = 4000;
+
+/// A check in progress.
+pub(super) struct Check {
+    token: u64,
+    process: Arc<AgentProcess>,
+    pub(super) landing: Box<Landing>,
+}
+
+impl Check {
+    /// otorepair is exiting: the check goes with it.
+    pub(super) fn stop(&self) {
+        self.process.stop();
+    }
+}
+
+impl Drop for Check {
+    /// Whatever replaces the check (a crash of the command) must not leave it running.
+    fn drop(&mut self) {
+        if !self.process.is_finished() {
+            let process = self.process.clone();
+            std::thread::spawn(move || process.stop());
+        }
+    }
+}
+
+/// The last [`OUTPUT_TAIL_BYTES`] of the check's stdout and stderr, whole lines.
+fn tail(out: &BlockingOutput) -> String {
+    let mut all = out.stdout.clone();
+    if !out.stderr.trim().is_empty() {
+        all.push_str(&out.stderr);
+    }
+    let all = all.trim_end();
+    if all.len() <= OUTPUT_TAIL_BYTES {
+        return all.to_string();
+    }
+    let mut cut = all.len() - OUTPUT_TAIL_BYTES;
+    while !all.is_char_boundary(cut) {
+        cut += 1;
+    }
+    let rest = &all[cut..];
+    let rest = rest.split_once('\n').map_or(rest, |(_, whole)| whole);
+    format!("[... earlier output cut]\n{rest}")
+}
+
+impl Supervisor {
+    /// The fix is live: run the user's check.
+    pub(super) fn start_verify(&mut self, landing: Box<Landing>) -> Option<i32> {
+        let Some(check) = self.cfg.heal.verify.clone() else {
+            self.resume(landing.waiting);
+            return None;
+        };
+        let cmd = AgentCommand {
+            argv: vec!["sh".into(), "-c".into(), check.clone()],
+            cwd: self.cfg.workspace.clone(),
+            env: Vec::new(),
+        };
+        let (process, collector) = match spawn_collecting(&cmd, String::new()) {
+            Ok(p) => p,
+            Err(e) => {
+                status::error(&format!("cannot run the check `{check}`: {e}"));
+                self.resume(landing.waiting);
+                return None;
+            }
+        };
+        status::info(&format!("Checking the fix: {check}"));
+        self.token += 1;
+        let token = self.token;
+        let tx = self.tx.clone();
+        let timeout = self.cfg.heal.verify_timeout;
+        let started = Instant::now();
+        let waiting = process.clone();
+        let spawned = std::thread::Builder::new()
+            .name("verify".into())
+            .spawn(move || {
+                let result = collector.wait(&waiting, timeout).map_err(|e| e.to_string());
+                let _ = tx.send(Event::Verified(token, result, started.elapsed()));
+            });
+        if let Err(e) = spawned {
+            process.stop();
+            status::error(&format!("cannot run the check: {e}"));
+            self.resume(landing.waiting);
+            return None;
+        }
+        self.phase = Phase::Verifying(Box::new(Check {
+            token,
+            process,
+            landing,
+        }));
+        None
+    }
+
+    /// The check ended: passed, or a failed attempt with its output for the next.
+    pub(super) fn on_verified(
+        &mut self,
+        token: u64,
+        result: Result<BlockingOutput, String>,
+        took: Duration,
+    ) -> Option<i32> {
+        let check = match std::mem::replace(&mut self.phase, Phase::Running) {
+            Phase::Verifying(check) if check.token == token => check,
+            other => {
+                self.phase = other;
+                return None;
+            }
+        };
+        let command = self.cfg.heal.verify.clone().unwrap_or_default();
+        let secs = took.as_secs_f64();
+        let failure = match &result {
+            Err(e) => Some(format!("could not run: {e}")),
+            Ok(out) if out.timed_out => Some(format!(
+                "timed out after {}s",
+                self.cfg.heal.verify_timeout.as_secs_f64()
+            )),
+            Ok(out) if !out.outcome.success() => Some(format!("ended with {}", out.outcome)),
+            Ok(_) => None,
+        };
+        let fingerprint = check.landing.job.fingerprint.clone();
+        self.emit(Ev::Verify {
+            fingerprint: fingerprint.clone(),
+            ok: failure.is_none(),
+            code: result.as_ref().ok().and_then(|o| o.outcome.code),
+            duration_ms: millis(took),
+        });
+        let Some(why) = failure else {
+            status::info(&format!("✓ check passed in {secs:.1}s: {command}"));
+            let mut check = check;
+            let waiting = std::mem::take(&mut check.landing.waiting);
+            drop(check);
+            self.resume(waiting);
+            return None;
+        };
+        let output = result.as_ref().map(tail).unwrap_or_default();
+        let last = output.lines().rev().find(|l| !l.trim().is_empty());
+        status::warn(&format!(
+            "✗ check failed in {secs:.1}s ({why}): {command}{}",
+            last.map(|l| format!(" — {}", status::sanitize(l.trim())))
+                .unwrap_or_default()
+        ));
+        // The fix did not hold: a failed attempt, and the next one sees why.
+        self.breaker.record(&fingerprint, Outcome::Failed);
+        let mut job = check.landing.job.clone();
+        job.verify = Some(
+            self.redactor
+                .redact(&format!("$ {command}\n{output}\n({why})")),
+        );
+        drop(check);
+        self.start_fix(job)
+    }
+}

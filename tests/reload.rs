@@ -1,0 +1,259 @@
+//! Knowing when a fix has taken effect, with fake agents and small scripted
+//! commands: a crash inside a wrapper is one crash, a fix lands (reload
+//! evidence, or a restart when none comes), the fixed error coming back from
+//! the old code is not a failed fix, and `--verify` runs the user's check.
+//! Real dev servers are in `tests/dev_servers.rs`.
+
+mod common;
+
+use std::path::Path;
+
+use common::{run_piped, Opts, Term};
+use serde_json::Value;
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn records(log: &Path, mode: &str) -> Vec<Value> {
+    read_jsonl(log)
+        .into_iter()
+        .filter(|r| r["mode"] == mode)
+        .collect()
+}
+
+fn events(path: &Path, name: &str) -> Vec<Value> {
+    read_jsonl(path)
+        .into_iter()
+        .filter(|e| e["event"] == name)
+        .collect()
+}
+
+/// Crashes with a KeyError until fixed; prints `fixed` and exits 0 after.
+const CRASHER: &str = "def main():\n    d = {}\n    return d['total']\nmain()\n";
+const CRASHER_FIX: &str = "crash.py::return d['total']::print('fixed', flush=True)";
+
+/// Wrappers that outlive the crashing process, as `npm run`, `make` and
+/// `sh -c "...; cleanup"` do.
+const WRAPPERS: &[&str] = &[
+    "python3 crash.py; s=$?; sleep 1; exit $s",
+    "python3 wrapper.py",
+];
+/// Like npm: runs the script, complains after a moment, exits with its code.
+const NPM_LIKE: &str = "import subprocess, sys, time\n\
+r = subprocess.run([sys.executable, 'crash.py'])\n\
+time.sleep(0.6)\n\
+print('npm error Lifecycle script `dev` failed with error:', flush=True)\n\
+sys.exit(r.returncode)\n";
+
+fn crasher_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("crash.py"), CRASHER).unwrap();
+    std::fs::write(dir.path().join("wrapper.py"), NPM_LIKE).unwrap();
+    dir
+}
+
+#[test]
+fn a_crash_inside_a_wrapper_is_reported_once() {
+    for wrapper in WRAPPERS {
+        let dir = crasher_dir();
+        let mut t = Term::spawn(
+            &["--dry-run", wrapper],
+            Opts {
+                cwd: Some(dir.path()),
+                ..Opts::default()
+            },
+        );
+        assert_eq!(t.wait(), 1, "{wrapper}: {}", t.text());
+        let text = t.text();
+        assert_eq!(
+            text.matches("would fix: KeyError").count(),
+            1,
+            "{wrapper}: the crash was reported as a live error too:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_crash_inside_a_wrapper_costs_no_triage_and_one_fix() {
+    for wrapper in WRAPPERS {
+        let dir = crasher_dir();
+        let logs = tempfile::tempdir().unwrap();
+        let log = logs.path().join("agent.jsonl");
+        let out = run_piped(
+            &[wrapper],
+            &[
+                ("FAKE_AGENT_LOG", log.to_str().unwrap()),
+                ("FAKE_AGENT_EDIT", CRASHER_FIX),
+            ],
+            Some(dir.path()),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{wrapper}: {err}");
+        assert_eq!(records(&log, "triage").len(), 0, "{wrapper}: {err}");
+        assert_eq!(records(&log, "fix").len(), 1, "{wrapper}: {err}");
+    }
+}
+
+/// The app a fake dev server serves: `handle()` raises until fixed.
+const APP: &str = "def handle():\n    d = {}\n    return d['total']\n";
+const APP_FIX: &str = "app.py::return d['total']::return 'ok'";
+
+/// A worker that "serves a request" every `EVERY` seconds with the app's
+/// `handle()`, logging the traceback when it raises (a live error, as Flask's
+/// or uvicorn's error log). With `MODE=inprocess` it reloads the app itself
+/// half a second after it changes, clearing the screen first (as tsc and Vite).
+const WORKER: &str = r#"import os, sys, time, traceback
+mode = os.environ.get("MODE", "none")
+every = float(os.environ.get("EVERY", "1"))
+def load():
+    ns = {}
+    exec(compile(open("app.py").read(), os.path.abspath("app.py"), "exec"), ns)
+    return ns["handle"], os.stat("app.py").st_mtime_ns
+handle, seen = load()
+print("serving", os.getpid(), flush=True)
+while True:
+    if mode == "inprocess" and os.stat("app.py").st_mtime_ns != seen:
+        time.sleep(0.5)
+        sys.stdout.write("\x1b[2J\x1b[3J\x1b[H")
+        print("File change detected. Starting incremental compilation...", flush=True)
+        handle, seen = load()
+    try:
+        print("GET / 200", handle(), flush=True)
+    except Exception:
+        traceback.print_exc()
+        sys.stderr.flush()
+    time.sleep(every)
+"#;
+
+/// A reloader that restarts the worker without a word, 1.5 s after app.py
+/// changes: meanwhile the old worker keeps failing.
+const RELOADER: &str = r#"import os, subprocess, sys, time
+def mtime():
+    return os.stat("app.py").st_mtime_ns
+while True:
+    seen = mtime()
+    worker = subprocess.Popen([sys.executable, "worker.py"])
+    while mtime() == seen:
+        time.sleep(0.1)
+    time.sleep(1.5)
+    worker.terminate()
+    worker.wait()
+"#;
+
+fn server_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("app.py", APP),
+        ("worker.py", WORKER),
+        ("reloader.py", RELOADER),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+/// What a run of a fake server through otorepair showed.
+struct Served {
+    text: String,
+    fixes: Vec<Value>,
+    events: std::path::PathBuf,
+    _logs: tempfile::TempDir,
+}
+
+/// Runs `python3 program` through otorepair (fake claude fixing app.py) until the
+/// fixed code has served three requests.
+fn serve(program: &str, mode: &str, extra: &[&str]) -> Served {
+    let dir = server_dir();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("agent.jsonl");
+    let events = logs.path().join("events.jsonl");
+    let mut args = vec!["--events", events.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", "python3", program]);
+    let mut t = Term::spawn(
+        &args,
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![
+                ("FAKE_AGENT_LOG", log.display().to_string()),
+                ("FAKE_AGENT_EDIT", APP_FIX.to_string()),
+                ("MODE", mode.to_string()),
+            ],
+            ..Opts::default()
+        },
+    );
+    t.expect("Fix applied in");
+    t.expect("otorepair undo to revert");
+    // The fixed code serves, and a few requests later nothing has been retried.
+    t.wait_for(
+        |s| s.matches("GET / 200 ok").count() >= 3,
+        "three requests served by the fixed code",
+    );
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+    Served {
+        text: t.text(),
+        fixes: records(&log, "fix"),
+        events,
+        _logs: logs,
+    }
+}
+
+fn assert_one_fix(s: &Served) {
+    assert_eq!(s.fixes.len(), 1, "{}", s.text);
+    assert!(!s.text.contains("attempt 2/"), "{}", s.text);
+    assert!(!s.text.contains("Giving up"), "{}", s.text);
+}
+
+fn evidence(s: &Served) -> Vec<String> {
+    events(&s.events, "reload")
+        .iter()
+        .map(|e| e["evidence"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn the_old_code_failing_until_the_worker_restarts_is_not_a_failed_fix() {
+    let s = serve("reloader.py", "none", &[]);
+    assert_one_fix(&s);
+    assert!(s.text.contains("Waiting for hot-reload"), "{}", s.text);
+    assert_eq!(evidence(&s), ["process"], "{}", s.text);
+    assert_eq!(events(&s.events, "live").len(), 1);
+    assert!(!s.text.contains("no reload seen"), "{}", s.text);
+}
+
+#[test]
+fn without_a_reloader_auto_restarts_the_command_and_says_so() {
+    let s = serve("worker.py", "none", &["--reload-timeout", "1"]);
+    assert_one_fix(&s);
+    assert!(
+        s.text.contains("no reload seen in 1s; restarting"),
+        "{}",
+        s.text
+    );
+    assert!(s.text.contains("Process restarted (PID"), "{}", s.text);
+    assert_eq!(evidence(&s), ["restart"], "{}", s.text);
+}
+
+#[test]
+fn the_fix_record_comes_after_the_screen_clear_of_an_in_process_reload() {
+    let s = serve("worker.py", "inprocess", &[]);
+    assert_one_fix(&s);
+    assert_eq!(evidence(&s), ["output"], "{}", s.text);
+    let clear = s
+        .text
+        .rfind("\x1b[2J")
+        .expect("the watcher cleared the screen");
+    let record = s
+        .text
+        .find(
+            "fixed KeyError: 'total' in handle (app.py) (app.py +1 -1) · otorepair undo to revert",
+        )
+        .unwrap_or_else(|| panic!("no fix record:\n{}", s.text));
+    assert!(clear < record, "the clear erased the record:\n{}", s.text);
+}
