@@ -225,6 +225,12 @@ fn the_old_code_failing_until_the_worker_restarts_is_not_a_failed_fix() {
     assert_eq!(evidence(&s), ["process"], "{}", s.text);
     assert_eq!(events(&s.events, "live").len(), 1);
     assert!(!s.text.contains("no reload seen"), "{}", s.text);
+    // The prompt promised no more than otorepair does.
+    let prompt = s.fixes[0]["stdin"].as_str().unwrap();
+    assert!(
+        prompt.contains("the dev server reloads the change, or is restarted for you"),
+        "{prompt}"
+    );
 }
 
 #[test]
@@ -252,8 +258,95 @@ fn the_fix_record_comes_after_the_screen_clear_of_an_in_process_reload() {
     let record = s
         .text
         .find(
-            "fixed KeyError: 'total' in handle (app.py) (app.py +1 -1) · otorepair undo to revert",
+            "fixed KeyError: 'total' in handle (app.py) · app.py +1 -1 · otorepair undo to revert",
         )
         .unwrap_or_else(|| panic!("no fix record:\n{}", s.text));
     assert!(clear < record, "the clear erased the record:\n{}", s.text);
+}
+
+/// A custom agent that saves each prompt and fixes app.py (the first time) or
+/// touches it (after that).
+const AGENT: &str = r##"import os, sys
+logs = os.path.dirname(os.path.abspath(__file__))
+prompt = sys.stdin.read()
+n = len([f for f in os.listdir(logs) if f.startswith("prompt-")]) + 1
+open(os.path.join(logs, "prompt-%d.txt" % n), "w").write(prompt)
+text = open("app.py").read()
+if "return d['total']" in text:
+    text = text.replace("return d['total']", "return 'ok'")
+else:
+    text += "# checked again\n"
+open("app.py", "w").write(text)
+print("Edited app.py")
+"##;
+
+/// The user's check: fails the first time (with a secret in its output).
+const CHECK: &str = r#"import os, sys
+logs = os.path.dirname(os.path.abspath(__file__))
+runs = os.path.join(logs, "checks")
+n = int(open(runs).read()) + 1 if os.path.exists(runs) else 1
+open(runs, "w").write(str(n))
+if n == 1:
+    print("FAILED test_cart - AssertionError: cart total is 0 (token ghp_abcdefghijklmnopqrstuvwxyz0123456789)")
+    sys.exit(1)
+print("1 passed")
+"#;
+
+#[test]
+fn a_failing_check_is_a_failed_attempt_and_the_next_prompt_carries_its_output() {
+    let dir = server_dir();
+    let logs = tempfile::tempdir().unwrap();
+    let events_file = logs.path().join("events.jsonl");
+    std::fs::write(logs.path().join("agent.py"), AGENT).unwrap();
+    std::fs::write(logs.path().join("check.py"), CHECK).unwrap();
+    let agent = format!("python3 {}", logs.path().join("agent.py").display());
+    let check = format!("python3 {}", logs.path().join("check.py").display());
+    let mut t = Term::spawn(
+        &[
+            "--agent-cmd",
+            &agent,
+            "--triage-cmd",
+            "cat >/dev/null; echo ERROR",
+            "--verify",
+            &check,
+            "--events",
+            events_file.to_str().unwrap(),
+            "--",
+            "python3",
+            "worker.py",
+        ],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![("MODE", "inprocess".to_string())],
+            ..Opts::default()
+        },
+    );
+    t.expect("✗ check failed");
+    t.expect("✓ check passed");
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+    let text = t.text();
+    assert!(
+        text.contains("AssertionError: cart total is 0"),
+        "the failure is shown:\n{text}"
+    );
+    assert!(text.contains("attempt 2/3"), "{text}");
+    let second =
+        std::fs::read_to_string(logs.path().join("prompt-2.txt")).expect("a second prompt");
+    assert!(
+        second.contains("--verify) failed after the last attempt")
+            && second.contains("(ended with exit code 1)")
+            && second.contains("AssertionError: cart total is 0"),
+        "{second}"
+    );
+    assert!(
+        !second.contains("ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+        "{second}"
+    );
+    assert!(!logs.path().join("prompt-3.txt").exists());
+    let verdicts: Vec<bool> = events(&events_file, "verify")
+        .iter()
+        .map(|e| e["ok"].as_bool().unwrap())
+        .collect();
+    assert_eq!(verdicts, [false, true]);
 }

@@ -20,6 +20,6 @@ pub use process::{
     run_blocking, spawn_collecting, AgentCommand, AgentOutput, AgentProcess, BlockingOutput,
     Collector, ExitOutcome,
 };
-pub use prompt::{fence, fix_prompt, triage_prompt, FixRequest};
+pub use prompt::{fence, fix_prompt, triage_prompt, AfterFix, FixRequest};
 pub use stream::{sanitize, AgentEvent, StreamFormat, StreamParser};
 pub use triage::parse_verdict;

@@ -73,6 +73,31 @@ pub struct FixRequest<'a> {
     pub verify: Option<&'a Redacted>,
     /// Whether the agent was given a shell (changes one constraint's wording).
     pub allow_shell: bool,
+    /// What becomes of the running command after the fix (said truly in the prompt).
+    pub after_fix: AfterFix,
+}
+
+/// What otorepair does with the running command once the fix is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFix {
+    /// It is restarted (after a crash, or `--on-fix restart`).
+    Restart,
+    /// Its own reloader picks the change up, else it is restarted (`--on-fix auto`).
+    ReloadOrRestart,
+    /// Nothing (`--on-fix wait`): the developer reloads it.
+    Nothing,
+}
+
+impl AfterFix {
+    fn phrase(self) -> &'static str {
+        match self {
+            AfterFix::Restart => "the dev server is restarted for you",
+            AfterFix::ReloadOrRestart => {
+                "the dev server reloads the change, or is restarted for you"
+            }
+            AfterFix::Nothing => "the developer reloads the dev server",
+        }
+    }
 }
 
 /// The prompt for the fix agent.
@@ -113,14 +138,15 @@ pub fn fix_prompt(req: &FixRequest<'_>) -> String {
     p.push_str("- Fix the root cause in the source; make the smallest change that does it.\n");
     p.push_str("- Do not weaken, skip or delete tests or checks to hide the error.\n");
     p.push_str("- Do not read or change files outside the workspace.\n");
+    let after = req.after_fix.phrase();
     if req.allow_shell {
-        p.push_str(
-            "- Do not start the dev server or any other long-running process; it is restarted for you.\n",
-        );
+        p.push_str(&format!(
+            "- Do not start the dev server or any other long-running process; {after}.\n"
+        ));
     } else {
-        p.push_str(
-            "- You have file tools only (read, search, edit). Do not try to run commands; the dev server is restarted for you.\n",
-        );
+        p.push_str(&format!(
+            "- You have file tools only (read, search, edit). Do not try to run commands; {after}.\n"
+        ));
     }
     p.push_str("- When done, say in one or two sentences what you changed and why.\n");
     p
@@ -177,6 +203,7 @@ mod tests {
             history: &history,
             verify: Some(&verify),
             allow_shell: false,
+            after_fix: AfterFix::Restart,
         };
         let p = fix_prompt(&req);
         for needle in [
@@ -207,5 +234,35 @@ mod tests {
         assert!(!p.contains("Earlier attempts"));
         assert!(!p.contains("--verify"));
         assert!(p.contains("long-running process"));
+    }
+
+    #[test]
+    fn the_prompt_says_truly_what_becomes_of_the_dev_server() {
+        let files = Vec::new();
+        let red = Redactor::default();
+        let (command, error, none) = (
+            red.redact("flask run"),
+            red.redact("KeyError"),
+            red.redact(""),
+        );
+        let req = |after_fix| FixRequest {
+            command: &command,
+            workspace: Path::new("/w"),
+            summary: &error,
+            block: &error,
+            files: &files,
+            history: &none,
+            verify: None,
+            allow_shell: false,
+            after_fix,
+        };
+        let p = |a| fix_prompt(&req(a));
+        assert!(p(AfterFix::Restart).contains("the dev server is restarted for you"));
+        assert!(
+            p(AfterFix::ReloadOrRestart).contains("reloads the change, or is restarted for you")
+        );
+        let wait = p(AfterFix::Nothing);
+        assert!(!wait.contains("restarted for you"), "{wait}");
+        assert!(wait.contains("the developer reloads the dev server"));
     }
 }

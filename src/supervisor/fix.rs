@@ -24,7 +24,7 @@ use crate::overlay::Overlay;
 use crate::status;
 
 use super::heal::{millis, unix_now, FixJob, Phase};
-use super::reload::Arrival;
+use super::reload::{after_fix_for, Arrival};
 use super::{Event, Supervisor};
 
 impl Supervisor {
@@ -136,6 +136,7 @@ impl Supervisor {
             history: &history,
             verify: run.job.verify.as_ref(),
             allow_shell: heal.backend.allow_shell,
+            after_fix: after_fix_for(run.job.path, heal.on_fix),
         });
         status::debug(3, &format!("fix prompt:\n{prompt}"));
         let cmd = match heal.backend.command(Role::Fix) {

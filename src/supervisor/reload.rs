@@ -22,8 +22,10 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 use regex::RegexSet;
 
+use crate::agent::AfterFix;
+use crate::cli::OnFix;
 use crate::detect::ErrorBlock;
-use crate::heal::events::{Event as Ev, Evidence};
+use crate::heal::events::{Event as Ev, Evidence, FixPath};
 use crate::heal::FileChange;
 use crate::os::command_tree;
 use crate::status;
@@ -133,6 +135,15 @@ pub(super) struct Landing {
     stage: Stage,
     /// Other errors that settled meanwhile.
     pub(super) waiting: Vec<ErrorBlock>,
+}
+
+/// What the prompt may promise about the running command after the fix.
+pub(super) fn after_fix_for(path: FixPath, on_fix: OnFix) -> AfterFix {
+    match (path, on_fix) {
+        (FixPath::Crash, _) | (_, OnFix::Restart) => AfterFix::Restart,
+        (FixPath::Live, OnFix::Auto) => AfterFix::ReloadOrRestart,
+        (FixPath::Live, OnFix::Wait) => AfterFix::Nothing,
+    }
 }
 
 impl Supervisor {
@@ -352,12 +363,12 @@ impl Supervisor {
         None
     }
 
-    /// `[otorepair] fixed KeyError: 'total' in index (app.py) (app.py +1 -1) · otorepair undo to revert`
+    /// `[otorepair] fixed KeyError: 'total' in index (app.py) · app.py +1 -1 · otorepair undo to revert`
     fn print_fix_record(&self, landing: &Landing) {
         let changes = if landing.changes.is_empty() {
             String::new()
         } else {
-            format!(" ({})", landing.changes)
+            format!(" · {}", landing.changes)
         };
         status::info(&format!(
             "fixed {}{changes} · otorepair undo to revert",
