@@ -5,9 +5,12 @@
 //! restart a worker), or a line in which a reloader says it took the change
 //! (Vite's `hmr update`, tsc's `File change detected`), or our own restart. A
 //! reloader's first line is not the end: uvicorn's old worker still answers for
-//! a moment after `Reloading...`. So the fix is *live* once the command's
-//! output has been quiet for [`QUIET`] after the evidence (the new worker's
-//! start-up lines are done), or at the latest [`SETTLE_CAP`] after it.
+//! a moment after `Reloading...`, and a restarted worker takes a second to
+//! start. So the fix is *live* once, after the evidence, (1) the processes that
+//! came and went have spoken since (the new worker's start-up line), (2) the
+//! output has been quiet for [`QUIET`], and (3) no error block is still open
+//! (the old code's last traceback settles first, and is ignored); or at the
+//! latest [`SETTLE_CAP`] after the evidence.
 //!
 //! While landing, the fixed error coming back is the old code still running:
 //! it is not counted, not triaged, not sent to an agent. Other errors wait
@@ -121,8 +124,34 @@ pub(super) enum Arrival {
 enum Stage {
     /// Waiting for evidence; restart at `until`.
     Waiting { until: Instant, next_look: Instant },
-    /// Evidence seen at `since`: live once quiet, or at `since + SETTLE_CAP`.
-    Settling { evidence: Evidence, since: Instant },
+    /// Evidence seen at `since`: live once settled, or at `since + SETTLE_CAP`.
+    Settling(Settling),
+}
+
+struct Settling {
+    evidence: Evidence,
+    since: Instant,
+    /// The tree at the last look, and when it last changed (a worker went or came).
+    tree: HashSet<i32>,
+    changed: Option<Instant>,
+    next_look: Instant,
+}
+
+impl Settling {
+    fn new(evidence: Evidence, since: Instant, root: Option<Pid>) -> Settling {
+        Settling {
+            evidence,
+            since,
+            tree: root.map(tree_pids).unwrap_or_default(),
+            // A new process (ours, or the reloader's) has yet to speak.
+            changed: matches!(evidence, Evidence::Restart | Evidence::Process).then_some(since),
+            next_look: since,
+        }
+    }
+}
+
+fn tree_pids(root: Pid) -> HashSet<i32> {
+    command_tree(root).into_iter().map(|p| p.pid).collect()
 }
 
 /// A successful fix on its way to being live.
@@ -182,15 +211,14 @@ impl Supervisor {
     ) -> Option<i32> {
         let now = Instant::now();
         let watch = self.watch.take().filter(|_| arrival == Arrival::Reload);
+        let root = self.child.as_ref().map(|r| r.pid);
         let stage = match arrival {
-            Arrival::Restarted => Stage::Settling {
-                evidence: Evidence::Restart,
-                since: now,
-            },
-            Arrival::Unknown => Stage::Settling {
-                evidence: Evidence::Assumed,
-                since: now - SETTLE_CAP,
-            },
+            Arrival::Restarted => Stage::Settling(Settling::new(Evidence::Restart, now, root)),
+            Arrival::Unknown => Stage::Settling(Settling::new(
+                Evidence::Assumed,
+                now.checked_sub(SETTLE_CAP).unwrap_or(now),
+                None,
+            )),
             Arrival::Reload => Stage::Waiting {
                 until: now + self.cfg.heal.reload_timeout,
                 next_look: now,
@@ -228,10 +256,8 @@ impl Supervisor {
             evidence,
             after_ms: millis(now.saturating_duration_since(landing.fix_ended)),
         });
-        landing.stage = Stage::Settling {
-            evidence,
-            since: now,
-        };
+        let root = self.child.as_ref().map(|r| r.pid);
+        landing.stage = Stage::Settling(Settling::new(evidence, now, root));
     }
 
     /// While a fix lands, is this block the fixed error from the old code?
@@ -240,11 +266,8 @@ impl Supervisor {
             return false;
         };
         let restarted = matches!(
-            landing.stage,
-            Stage::Settling {
-                evidence: Evidence::Restart,
-                ..
-            }
+            &landing.stage,
+            Stage::Settling(s) if s.evidence == Evidence::Restart
         );
         let old = block.fingerprint == landing.job.fingerprint && !restarted;
         if old {
@@ -264,19 +287,22 @@ impl Supervisor {
         let Phase::Reloading(landing) = &self.phase else {
             return None;
         };
-        Some(match landing.stage {
-            Stage::Waiting { until, next_look } => until.min(next_look),
-            Stage::Settling { since, .. } => self.settled_at(since),
+        Some(match &landing.stage {
+            Stage::Waiting { until, next_look } => (*until).min(*next_look),
+            Stage::Settling(s) => s.next_look.min(self.settled_at(s)),
         })
     }
 
-    /// Quiet for [`QUIET`] after the evidence and the last output, capped.
-    fn settled_at(&self, since: Instant) -> Instant {
-        let last = self
-            .child
-            .as_ref()
-            .map_or(since, |r| r.last_output.max(since));
-        (last + QUIET).min(since + SETTLE_CAP)
+    /// When the settling fix is live, as far as is known now (see the module docs).
+    fn settled_at(&self, s: &Settling) -> Instant {
+        let cap = s.since + SETTLE_CAP;
+        let last = self.child.as_ref().map_or(s.since, |r| r.last_output);
+        if s.changed.is_some_and(|c| last <= c) {
+            return cap; // a worker came or went and has not spoken since
+        }
+        let quiet = last.max(s.since) + QUIET;
+        let open_block = self.detector.deadline().unwrap_or(quiet);
+        quiet.max(open_block).min(cap)
     }
 
     /// A landing deadline passed: look for a new process, restart after the
@@ -317,8 +343,27 @@ impl Supervisor {
                 }
                 None
             }
-            Stage::Settling { since, .. } => {
-                if now < self.settled_at(since) {
+            Stage::Settling(_) => {
+                let root = self.child.as_ref().map(|r| r.pid);
+                if let (Phase::Reloading(landing), Some(root)) = (&mut self.phase, root) {
+                    if let Stage::Settling(s) = &mut landing.stage {
+                        if now >= s.next_look {
+                            let tree = tree_pids(root);
+                            if tree != s.tree {
+                                s.tree = tree;
+                                s.changed = Some(now);
+                            }
+                            s.next_look = now + LOOK_EVERY;
+                        }
+                    }
+                }
+                let Phase::Reloading(landing) = &self.phase else {
+                    return None;
+                };
+                let Stage::Settling(s) = &landing.stage else {
+                    return None;
+                };
+                if now < self.settled_at(s) {
                     return None;
                 }
                 let Phase::Reloading(landing) = std::mem::replace(&mut self.phase, Phase::Running)
