@@ -6,7 +6,7 @@
   write -> live       the last write to the fix being live (`live` event: the new
                       code's start-up output has settled)
   error -> healed     the first error response, to the first fixed response, as a
-                      client polling every 100 ms sees them (detection, triage,
+                      client polling every 200 ms sees them (detection, triage,
                       fix, reload all included)
 
 Timestamps come from the agent itself (after its write), the client, and the
@@ -150,7 +150,7 @@ def one_run(name, files, command, fix):
                 healed = now
             if healed is not None and (live_seen(events) or now > healed + 10):
                 break
-            time.sleep(0.1)
+            time.sleep(0.2)
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)

@@ -8,7 +8,8 @@
 //! a moment after `Reloading...`, and a restarted worker takes a second to
 //! start. So the fix is *live* once, after the evidence, (1) the processes that
 //! came and went have spoken since (the new worker's start-up line), (2) the
-//! output has been quiet for [`QUIET`], and (3) no error block is still open
+//! output has been quiet for [`QUIET`] (request log lines do not count: a
+//! server answering requests is serving), and (3) no error block is still open
 //! (the old code's last traceback settles first, and is ignored); or at the
 //! latest [`SETTLE_CAP`] after the evidence.
 //!
@@ -135,6 +136,9 @@ struct Settling {
     tree: HashSet<i32>,
     changed: Option<Instant>,
     next_look: Instant,
+    /// The command's last line, and its last line that was not a request log.
+    spoke: Option<Instant>,
+    busy: Option<Instant>,
 }
 
 impl Settling {
@@ -146,8 +150,22 @@ impl Settling {
             // A new process (ours, or the reloader's) has yet to speak.
             changed: matches!(evidence, Evidence::Restart | Evidence::Process).then_some(since),
             next_look: since,
+            spoke: None,
+            busy: None,
         }
     }
+}
+
+/// A request log line (`"GET / HTTP/1.1" 200`, `GET /api 500 3.1 ms`).
+fn is_request_log(line: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(
+            r#"\b(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /\S*( HTTP/[\d.]+"?)? +[1-5]\d\d\b"#,
+        )
+        .expect("valid")
+    })
+    .is_match(line)
 }
 
 fn tree_pids(root: Pid) -> HashSet<i32> {
@@ -190,7 +208,15 @@ impl Supervisor {
     /// that keeps a landing fix from looking settled.
     pub(super) fn reload_line(&mut self, text: &str, now: Instant) {
         let watch = match &mut self.phase {
-            Phase::Reloading(landing) => landing.watch.as_mut(),
+            Phase::Reloading(landing) => {
+                if let Stage::Settling(s) = &mut landing.stage {
+                    s.spoke = Some(now);
+                    if !is_request_log(text) {
+                        s.busy = Some(now);
+                    }
+                }
+                landing.watch.as_mut()
+            }
             _ => self.watch.as_mut(),
         };
         if let Some(w) = watch.filter(|w| w.said.is_none()) {
@@ -296,11 +322,10 @@ impl Supervisor {
     /// When the settling fix is live, as far as is known now (see the module docs).
     fn settled_at(&self, s: &Settling) -> Instant {
         let cap = s.since + SETTLE_CAP;
-        let last = self.child.as_ref().map_or(s.since, |r| r.last_output);
-        if s.changed.is_some_and(|c| last <= c) {
+        if s.changed.is_some_and(|c| s.spoke.is_none_or(|t| t <= c)) {
             return cap; // a worker came or went and has not spoken since
         }
-        let quiet = last.max(s.since) + QUIET;
+        let quiet = s.busy.map_or(s.since, |b| b.max(s.since)) + QUIET;
         let open_block = self.detector.deadline().unwrap_or(quiet);
         quiet.max(open_block).min(cap)
     }
@@ -449,6 +474,26 @@ impl Supervisor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_logs_are_told_from_other_output() {
+        for line in [
+            "127.0.0.1 - - [29/Nov/2026 23:01:26] \"GET / HTTP/1.1\" 500 -",
+            "INFO:     127.0.0.1:33024 - \"GET / HTTP/1.1\" 200 OK",
+            "[29/Nov/2026 23:01:26] \"POST /api/cart HTTP/1.1\" 201 17",
+            "GET /static/app.js 304 1.234 ms - -",
+        ] {
+            assert!(is_request_log(line), "{line:?}");
+        }
+        for line in [
+            " * Debugger is active!",
+            "INFO:     Application startup complete.",
+            "Starting development server at http://127.0.0.1:8000/",
+            "KeyError: 'GET'",
+        ] {
+            assert!(!is_request_log(line), "{line:?}");
+        }
+    }
 
     #[test]
     fn reloaders_are_recognised_by_their_own_words() {
