@@ -442,3 +442,47 @@ fn django_runserver_reloads_or_is_restarted() {
         evidence: None,
     });
 }
+
+#[test]
+fn ctrl_c_stops_servers_that_exit_0_on_sigint_with_their_own_code() {
+    if skip() {
+        return;
+    }
+    let tools = servers();
+    for (name, command, ready) in [
+        (
+            "flask",
+            vec!["venv/bin/flask", "--app", "app", "run"],
+            "Press CTRL+C to quit",
+        ),
+        (
+            "uvicorn",
+            vec!["venv/bin/uvicorn", "main:app"],
+            "Press CTRL+C to quit",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.py"), FLASK_APP).unwrap();
+        std::fs::write(dir.path().join("main.py"), ASGI_APP).unwrap();
+        let port = free_port().to_string();
+        let program = tools.join(command[0]).display().to_string();
+        let mut args = vec!["--", program.as_str()];
+        args.extend_from_slice(&command[1..]);
+        args.extend_from_slice(&["--port", port.as_str()]);
+        let mut t = Term::spawn(
+            &args,
+            Opts {
+                cwd: Some(dir.path()),
+                ..Opts::default()
+            },
+        );
+        t.expect(ready);
+        // Serving (past start-up, inside the loop that handles SIGINT).
+        let deadline = Instant::now() + common::DEADLINE;
+        while get(port.parse().unwrap()).body == "refused" && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        t.send(b"\x03");
+        assert_eq!(t.wait(), 0, "{name}: {}", t.text());
+    }
+}
