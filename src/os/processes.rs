@@ -21,6 +21,9 @@ pub struct ProcessInfo {
     pub sid: i32,
     /// How long it has been running, when known.
     pub age: Option<Duration>,
+    /// CPU time (clock ticks) of its children that exited and were waited for:
+    /// it grows when one of its children dies. Linux only (`None` elsewhere).
+    pub children_cpu: Option<u64>,
     /// The executable's short name (`python3`, `node`).
     pub name: String,
 }
@@ -122,12 +125,14 @@ mod proc_fs {
             }
             _ => None,
         };
+        let children_cpu = u64::try_from(num(16)?.saturating_add(num(17)?)).ok();
         Some(ProcessInfo {
             pid,
             ppid: i32::try_from(num(4)?).ok()?,
             pgid: i32::try_from(num(5)?).ok()?,
             sid: i32::try_from(num(6)?).ok()?,
             age,
+            children_cpu,
             name,
         })
     }
@@ -170,6 +175,7 @@ mod ps {
             pgid,
             sid: 0,
             age,
+            children_cpu: None,
             name,
         })
     }
@@ -201,6 +207,7 @@ mod tests {
             pgid,
             sid,
             age: None,
+            children_cpu: None,
             name: "x".into(),
         }
     }
@@ -223,9 +230,10 @@ mod tests {
     #[test]
     fn stat_lines_parse_with_odd_names_and_skip_zombies() {
         let stat =
-            "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 500 0 0";
+            "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 3 4 20 0 1 0 500 0 0";
         let p = proc_fs::parse_stat(4242, stat, Some(10.0), Some(100.0)).expect("parsed");
         assert_eq!((p.pid, p.ppid, p.pgid, p.sid), (4242, 1, 4242, 4242));
+        assert_eq!(p.children_cpu, Some(7));
         assert_eq!(p.name, "my (odd) name");
         assert_eq!(p.age, Some(Duration::from_secs(5)));
         let zombie = stat.replace(") S ", ") Z ");

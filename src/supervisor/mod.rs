@@ -362,7 +362,7 @@ impl Supervisor {
                 let now = Instant::now();
                 running.last_output = now;
                 let pid = running.pid;
-                self.tree.on_output(pid, now);
+                let had_block = self.detector.deadline().is_some();
                 for line in lines {
                     if status::verbosity() >= 3 {
                         let text = self.redactor.redact(&line.text);
@@ -371,6 +371,8 @@ impl Supervisor {
                     self.reload_line(&line.text, now);
                     self.detector.push(line, now);
                 }
+                let opened = !had_block && self.detector.deadline().is_some();
+                self.tree.on_output(pid, now, opened);
             }
             ChildEvent::OutputEnd => running.pumps_open = running.pumps_open.saturating_sub(1),
             ChildEvent::Stopped => {
