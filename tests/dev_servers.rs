@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{repo, Opts, Term};
+use common::{free_port, read_jsonl, repo, Opts, Term};
 use serde_json::Value;
 
 const SKIP_VAR: &str = "OTOREPAIR_SKIP_DEV_SERVERS";
@@ -64,13 +64,6 @@ fn servers() -> PathBuf {
         Ok(p) => p.clone(),
         Err(e) => panic!("{e}"),
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// One response as the client saw it: `200 fixed`, `500 ...`, or `refused`.
@@ -186,14 +179,6 @@ struct Server {
     evidence: Option<&'static [&'static str]>,
 }
 
-fn read_events(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 /// Runs `server` through otorepair with a client hitting it; checks the heal.
 fn heal(server: Server) {
     if skip() {
@@ -273,12 +258,12 @@ fn heal(server: Server) {
     );
     assert!(!text.contains("attempt 2/"), "{ctx}");
     assert!(!text.contains("Giving up"), "{ctx}");
-    let fixes: Vec<Value> = read_events(&events)
+    let fixes: Vec<Value> = read_jsonl(&events)
         .into_iter()
         .filter(|e| e["event"] == "fix_start")
         .collect();
     assert_eq!(fixes.len(), 1, "{ctx}");
-    let evidence: Vec<String> = read_events(&events)
+    let evidence: Vec<String> = read_jsonl(&events)
         .iter()
         .filter(|e| e["event"] == "reload")
         .map(|e| e["evidence"].as_str().unwrap_or("").to_string())

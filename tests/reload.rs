@@ -8,16 +8,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{run_piped, Opts, Term};
+use common::{read_jsonl, run_piped, Opts, Term};
 use serde_json::Value;
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
 
 fn records(log: &Path, mode: &str) -> Vec<Value> {
     read_jsonl(log)
