@@ -285,4 +285,22 @@ mod tests {
         let _ = nix::sys::signal::killpg(root, nix::sys::signal::Signal::SIGKILL);
         let _ = child.wait();
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// A process names itself (the text in parentheses): any bytes there,
+        /// or anywhere, give a parse or nothing, never a panic.
+        #[test]
+        fn any_stat_or_ps_text_parses_or_is_skipped(
+            name in ".{0,40}",
+            rest in "[ -~]{0,200}",
+        ) {
+            let stat = format!("42 ({name}) {rest}");
+            let _ = proc_fs::parse_stat(42, &stat, Some(1.0), Some(100.0));
+            let _ = proc_fs::parse_stat(42, &rest, None, None);
+            let _ = ps::parse_line(&rest);
+            let _ = ps::parse_line(&format!("1 1 1 00:01 S {name}"));
+        }
+    }
 }
