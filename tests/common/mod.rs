@@ -342,16 +342,6 @@ pub fn run_piped(args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> std
     cmd.output().expect("run otorepair")
 }
 
-/// The JSON lines of a log the tests read (fake agents' records, `--events`);
-/// a missing file is empty, a line not (yet) complete is skipped.
-pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 /// A port that was free a moment ago (servers in tests never use a fixed one).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
