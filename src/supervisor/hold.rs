@@ -132,12 +132,10 @@ impl Supervisor {
             return;
         }
         if self.tree.changing(root) {
+            let summary = self.redactor.redact_excerpt(&block.summary, &block.text());
             status::debug(
                 1,
-                &format!(
-                    "holding {} until the command exits or {CRASH_HOLD:?} pass",
-                    block.summary
-                ),
+                &format!("holding {summary} until the command exits or {CRASH_HOLD:?} pass"),
             );
             self.tree.held = Some((block, Instant::now() + CRASH_HOLD));
             return;

@@ -82,7 +82,11 @@ impl Supervisor {
                 return None;
             }
         };
-        status::info(&format!("Checking the fix: {check}"));
+        // The check's command line may carry a credential (`curl -H ...`).
+        status::info(&format!(
+            "Checking the fix: {}",
+            self.redactor.redact(&check)
+        ));
         self.token += 1;
         let token = self.token;
         let tx = self.tx.clone();
@@ -124,6 +128,7 @@ impl Supervisor {
             }
         };
         let command = self.cfg.heal.verify.clone().unwrap_or_default();
+        let shown = self.redactor.redact(&command);
         let secs = took.as_secs_f64();
         let failure = match &result {
             Err(e) => Some(format!("could not run: {e}")),
@@ -142,7 +147,7 @@ impl Supervisor {
             duration_ms: millis(took),
         });
         let Some(why) = failure else {
-            status::info(&format!("✓ check passed in {secs:.1}s: {command}"));
+            status::info(&format!("✓ check passed in {secs:.1}s: {shown}"));
             let mut check = check;
             let waiting = std::mem::take(&mut check.landing.waiting);
             drop(check);
@@ -152,8 +157,8 @@ impl Supervisor {
         let output = result.as_ref().map(tail).unwrap_or_default();
         let last = output.lines().rev().find(|l| !l.trim().is_empty());
         status::warn(&format!(
-            "✗ check failed in {secs:.1}s ({why}): {command}{}",
-            last.map(|l| format!(" — {}", status::sanitize(l.trim())))
+            "✗ check failed in {secs:.1}s ({why}): {shown}{}",
+            last.map(|l| format!(" — {}", self.redactor.redact(l.trim())))
                 .unwrap_or_default()
         ));
         // The fix did not hold: a failed attempt, and the next one sees why.

@@ -167,6 +167,7 @@ impl Supervisor {
     /// A line from the command: a reloader saying it took the change, or output
     /// that keeps a landing fix from looking settled.
     pub(super) fn reload_line(&mut self, text: &str, now: Instant) {
+        let redactor = &self.redactor;
         let watch = match &mut self.phase {
             Phase::Reloading(landing) => {
                 if let Stage::Settling(s) = &mut landing.stage {
@@ -181,7 +182,7 @@ impl Supervisor {
         };
         if let Some(w) = watch.filter(|w| w.said.is_none()) {
             if says_reloaded(text) {
-                status::debug(1, &format!("reload seen: {}", text.trim()));
+                status::debug(1, &format!("reload seen: {}", redactor.redact(text.trim())));
                 w.said = Some(now);
             }
         }
@@ -257,12 +258,10 @@ impl Supervisor {
         );
         let old = block.fingerprint == landing.job.fingerprint && !restarted;
         if old {
+            let summary = self.redactor.redact_excerpt(&block.summary, &block.text());
             status::debug(
                 1,
-                &format!(
-                    "old code still running (fix not live yet): {}",
-                    block.summary
-                ),
+                &format!("old code still running (fix not live yet): {summary}"),
             );
         }
         old
@@ -416,6 +415,7 @@ impl Supervisor {
 
     /// An error other than the fixed one settled while landing: later.
     pub(super) fn keep_for_later(&mut self, block: ErrorBlock) -> Option<ErrorBlock> {
+        let summary = self.redactor.redact_excerpt(&block.summary, &block.text());
         let waiting = match &mut self.phase {
             Phase::Reloading(landing) => &mut landing.waiting,
             Phase::Verifying(check) => &mut check.landing.waiting,
@@ -424,7 +424,7 @@ impl Supervisor {
         if !waiting.iter().any(|b| b.fingerprint == block.fingerprint)
             && waiting.len() < WAITING_MAX
         {
-            status::debug(1, &format!("after the fix is live: {}", block.summary));
+            status::debug(1, &format!("after the fix is live: {summary}"));
             waiting.push(block);
         }
         None
