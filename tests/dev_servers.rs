@@ -286,23 +286,25 @@ app = Flask(__name__)\n\
 def index():\n    cart = {}\n    return 'total: %s' % cart['total']\n";
 const FLASK_FIX: &str = "app.py::'total: %s' % cart['total']::'fixed'";
 
+/// `flask --app app run [FLAGS] --port PORT` from the pinned venv.
+fn flask(tools: &Path, port: u16, flags: &[&str]) -> Vec<String> {
+    let mut argv = vec![tools.join("venv/bin/flask").display().to_string()];
+    argv.extend(
+        ["--app", "app", "run"]
+            .iter()
+            .chain(flags)
+            .map(|s| s.to_string()),
+    );
+    argv.extend(["--port".to_string(), port.to_string()]);
+    argv
+}
+
 #[test]
 fn flask_debug_reloads_the_fix_itself() {
     heal(Server {
         name: "flask --debug",
         files: vec![("app.py", FLASK_APP.into())],
-        command: |tools, port| {
-            let flask = tools.join("venv/bin/flask").display().to_string();
-            vec![
-                flask,
-                "--app".into(),
-                "app".into(),
-                "run".into(),
-                "--debug".into(),
-                "--port".into(),
-                port.to_string(),
-            ]
-        },
+        command: |tools, port| flask(tools, port, &["--debug"]),
         fix: FLASK_FIX,
         evidence: Some(&["output", "process"]),
     });
@@ -313,17 +315,7 @@ fn flask_without_a_reloader_is_restarted() {
     heal(Server {
         name: "flask",
         files: vec![("app.py", FLASK_APP.into())],
-        command: |tools, port| {
-            let flask = tools.join("venv/bin/flask").display().to_string();
-            vec![
-                flask,
-                "--app".into(),
-                "app".into(),
-                "run".into(),
-                "--port".into(),
-                port.to_string(),
-            ]
-        },
+        command: |tools, port| flask(tools, port, &[]),
         fix: FLASK_FIX,
         evidence: Some(&["restart"]),
     });
