@@ -1,0 +1,65 @@
+//! Faults found by an adversarial review (issue 11), each tried as a user would
+//! meet it: hostile output, a stalled terminal, signals, a killed otorepair.
+
+mod common;
+
+use common::{Opts, Term};
+
+fn py(code: &str) -> Vec<String> {
+    vec!["--".into(), "python3".into(), "-c".into(), code.into()]
+}
+
+fn spawn_py(extra: &[&str], code: &str, opts: Opts<'_>) -> Term {
+    let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    args.extend(py(code));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Term::spawn(&args, opts)
+}
+
+#[test]
+fn a_tab_past_the_line_cap_does_not_freeze_the_output() {
+    // A 9000-character line, a TAB, then 3000 lines; and a cursor jump far to
+    // the right, then a TAB. Every line must reach the terminal.
+    // Each line is flushed on its own, so the pump reads many small chunks (more
+    // than the parse queue holds).
+    let code = "import sys\n\
+                print('x' * 9000 + '\\tafter', flush=True)\n\
+                for i in range(3000): print('line %d' % i, flush=True)\n\
+                print('\\x1b[9999C\\tjump', flush=True)\n\
+                for i in range(30000): print('more %d' % i, flush=True)\n\
+                print('DONE', flush=True)";
+    let mut t = spawn_py(&["--dry-run"], code, Opts::default());
+    t.expect("more 29999\r\nDONE\r\n");
+    assert_eq!(t.wait(), 0);
+}
+
+#[test]
+fn every_mode_a_crashed_full_screen_program_left_on_is_switched_off() {
+    // Line drawing, no autowrap, a scroll region, origin and insert mode, a bar
+    // cursor, keypad: then killed before it could undo any of it.
+    let mut t = Term::spawn(
+        &[
+            "--dry-run",
+            "printf '\\033[?1049h\\033(0\\033[?7l\\033[3;20r\\033[?6h\\033[4h\\033[5 q\\033=lqqk'; kill -9 $$",
+        ],
+        Opts::default(),
+    );
+    assert_eq!(t.wait(), 137);
+    let text = t.text();
+    let tail = &text[text.rfind("lqqk").expect("child output")..];
+    for seq in [
+        "\x1b(B",
+        "\x1b[?7h",
+        "\x1b[r",
+        "\x1b[?6l",
+        "\x1b[4l",
+        "\x1b[0 q",
+        "\x1b>",
+        "\x1b[?1049l",
+    ] {
+        assert!(
+            tail.contains(seq),
+            "{seq:?} missing after the crash: {tail:?}"
+        );
+    }
+}
