@@ -63,3 +63,22 @@ fn every_mode_a_crashed_full_screen_program_left_on_is_switched_off() {
         );
     }
 }
+
+#[test]
+fn a_non_utf8_environment_variable_is_fine() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = std::process::Command::new(common::bin())
+        .args(["--dry-run", "--", "true"])
+        .env("PATH", common::path_with_fakes())
+        .env("X", std::ffi::OsStr::from_bytes(b"\xff"))
+        .env(std::ffi::OsStr::from_bytes(b"Y\xfe_TOKEN"), "s3cr3t-value")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run otorepair");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -148,7 +148,17 @@ impl Supervisor {
         if !cfg.heal.dry_run {
             check_backend(&cfg)?;
         }
-        let env: Vec<(String, String)> = std::env::vars().collect();
+        // vars() panics on a name or value that is not UTF-8; such a secret is
+        // matched as the screen decodes it (invalid bytes replaced), so the lossy
+        // form is the one to mask.
+        let env: Vec<(String, String)> = std::env::vars_os()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
         let breaker = Breaker::new(cfg.heal.max_attempts);
         Ok(Supervisor {
             cfg,
