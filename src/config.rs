@@ -118,7 +118,12 @@ impl<'a> Resolver<'a> {
                 Some(v)
             }
             None => {
-                self.note("pty", "auto (stdout is a terminal)", "default");
+                let auto = if crate::term::is_tty(1) {
+                    "auto: pty (stdout is a terminal)"
+                } else {
+                    "auto: pipes (stdout is not a terminal)"
+                };
+                self.note("pty", auto, "default");
                 None
             }
         }

@@ -2,6 +2,9 @@
 //!
 //! Subcommands are recognised only as the very first argument, so
 //! `otorepair -- undo` (or `-- init`, `-- man`) still runs a program of that name.
+//!
+//! Nothing here uses `print!`/`println!`/`eprintln!`: they panic when the stream
+//! is a closed pipe (`otorepair config | true`). Text goes through [`print`].
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -24,10 +27,7 @@ fn main() -> ExitCode {
 fn run(args: Vec<OsString>) -> i32 {
     let env = |name: &str| std::env::var_os(name);
     match cli::parse(args, &env) {
-        Ok(cli::Parsed::Print(text)) => {
-            print!("{text}");
-            0
-        }
+        Ok(cli::Parsed::Print(text)) => print(&text),
         Ok(cli::Parsed::Run(cfg)) => match supervisor::run(*cfg) {
             Ok(code) => code,
             Err(e) => {
@@ -42,22 +42,25 @@ fn run(args: Vec<OsString>) -> i32 {
     }
 }
 
-/// Prints a subcommand's text (exit 0) or its usage error (exit 2). Written
-/// without `print!`, which panics when stdout is a closed pipe (`... | head`).
-fn print_or_fail(outcome: Result<String, cli::UsageError>) -> i32 {
+/// Writes `text` to stdout; 0, or 1 if it cannot be written. A reader that went
+/// away (`... | head`, `... | true`) is not an error: it has all it wanted.
+fn print(text: &str) -> i32 {
     use std::io::Write;
-    match outcome {
-        Ok(text) => {
-            let mut out = std::io::stdout().lock();
-            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-                Ok(()) => 0,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
-                Err(e) => {
-                    status::fatal(&format!("cannot write to stdout: {e}"), None);
-                    1
-                }
-            }
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            status::fatal(&format!("cannot write to stdout: {e}"), None);
+            1
         }
+    }
+}
+
+/// Prints a subcommand's text (exit 0) or its usage error (exit 2).
+fn print_or_fail(outcome: Result<String, cli::UsageError>) -> i32 {
+    match outcome {
+        Ok(text) => print(&text),
         Err(e) => {
             status::fatal(&e.message, e.hint.as_deref());
             2
@@ -70,25 +73,21 @@ fn print_or_fail(outcome: Result<String, cli::UsageError>) -> i32 {
 fn config(args: &[OsString]) -> i32 {
     let env = |name: &str| std::env::var_os(name);
     if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("Print the resolved settings and where each came from (flag, env, project file, user file, default).\n\nUsage: otorepair config [OPTIONS]\n\nTakes the options of a run, to show their effect.");
-        return 0;
+        return print("Print the resolved settings and where each came from (flag, env, project file, user file, default).\n\nUsage: otorepair config [OPTIONS]\n\nTakes the options of a run, to show their effect.\n");
     }
     let mut all = vec![OsString::from("otorepair")];
     all.extend(args.iter().cloned());
     // A placeholder command: `config` only resolves settings, it runs nothing.
     all.push(OsString::from("true"));
     match cli::parse(all, &env) {
-        Ok(cli::Parsed::Print(text)) => {
-            print!("{text}");
-            0
-        }
+        Ok(cli::Parsed::Print(text)) => print(&text),
         Ok(cli::Parsed::Run(cfg)) => {
-            println!("{:<16} {}", "workspace", cfg.workspace.display());
-            println!("{:<16} {:?}", "mode", cfg.mode);
+            let mut text = format!("{:<16} {}\n", "workspace", cfg.workspace.display());
+            text.push_str(&format!("{:<16} {:?}\n", "mode", cfg.mode));
             for s in &cfg.sources {
-                println!("{:<16} {:<28} ({})", s.key, s.value, s.from);
+                text.push_str(&format!("{:<16} {:<28} ({})\n", s.key, s.value, s.from));
             }
-            0
+            print(&text)
         }
         Err(e) => {
             status::fatal(&e.message, e.hint.as_deref());
@@ -101,10 +100,7 @@ fn config(args: &[OsString]) -> i32 {
 fn undo(args: &[OsString]) -> i32 {
     let env = |name: &str| std::env::var_os(name);
     let workspace = match cli::parse_undo(args, &env) {
-        Ok(cli::UndoArgs::Print(text)) => {
-            print!("{text}");
-            return 0;
-        }
+        Ok(cli::UndoArgs::Print(text)) => return print(&text),
         Ok(cli::UndoArgs::Workspace(dir)) => dir,
         Err(e) => {
             status::fatal(&e.message, e.hint.as_deref());
@@ -112,19 +108,19 @@ fn undo(args: &[OsString]) -> i32 {
         }
     };
     match heal::undo(&workspace) {
-        Ok(report) if report.nothing_to_undo => {
-            println!("otorepair: nothing to undo in {}", workspace.display());
-            0
-        }
+        Ok(report) if report.nothing_to_undo => print(&format!(
+            "otorepair: nothing to undo in {}\n",
+            workspace.display()
+        )),
         Ok(report) => {
-            print!("{report}");
+            let printed = print(&report.to_string());
             if report.left_alone.is_empty() {
-                0
+                printed
             } else {
-                eprintln!(
-                    "otorepair: {} file(s) were edited since the fix and left alone",
+                status::write_stderr(&format!(
+                    "otorepair: {} file(s) were edited since the fix and left alone\n",
                     report.left_alone.len()
-                );
+                ));
                 1
             }
         }

@@ -82,3 +82,57 @@ fn a_non_utf8_environment_variable_is_fine() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["config"][..],
+        &["config", "--help"],
+        &["--help"],
+        &["--version"],
+        &["undo"],
+        &["man"],
+        &["init", "bash"],
+        &["completions", "bash"],
+    ] {
+        // `otorepair ... | true`: the reader is gone before anything is written.
+        let (reader, writer) = nix::unistd::pipe().expect("pipe");
+        drop(reader);
+        let out = std::process::Command::new(common::bin())
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(writer))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run otorepair");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn config_says_whether_stdout_is_a_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().to_str().expect("utf-8 path");
+    let out = common::run_piped(&["config"], &[("HOME", home)], Some(dir.path()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pty = text
+        .lines()
+        .find(|l| l.starts_with("pty "))
+        .expect("a pty line");
+    assert!(pty.contains("stdout is not a terminal"), "{text}");
+    let mut t = Term::spawn(
+        &["config"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![("HOME", home.to_string())],
+            ..Opts::default()
+        },
+    );
+    assert_eq!(t.wait(), 0);
+    assert!(t.text().contains("(stdout is a terminal)"), "{}", t.text());
+}
