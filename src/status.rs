@@ -32,15 +32,11 @@ pub fn color() -> bool {
     COLOR.load(Ordering::Relaxed)
 }
 
-/// Removes control characters and escape sequences, so nothing printed by the child
-/// or an agent can drive the user's terminal through our lines.
+/// [`crate::text::sanitize`] on one line: nothing printed by the child or an agent
+/// can drive the user's terminal through our lines, and a newline in it does not
+/// start a line of its own (it becomes a space).
 pub fn sanitize(text: &str) -> String {
-    let text = text.replace('\t', " ");
-    let stripped = strip_ansi_escapes::strip(text.as_bytes());
-    String::from_utf8_lossy(&stripped)
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect()
+    crate::text::sanitize(text).replace('\n', " ")
 }
 
 fn newline() -> &'static str {
@@ -111,5 +107,6 @@ mod tests {
         assert_eq!(sanitize("a\x1b[31mred\x1b[0m\x07b\r"), "aredb");
         assert_eq!(sanitize("\x1b]0;title\x07ok\tx"), "ok x");
         assert_eq!(sanitize("caf\u{e9}"), "caf\u{e9}");
+        assert_eq!(sanitize("one\ntwo\u{202e}"), "one two");
     }
 }

@@ -136,3 +136,29 @@ fn config_says_whether_stdout_is_a_terminal() {
     assert_eq!(t.wait(), 0);
     assert!(t.text().contains("(stdout is a terminal)"), "{}", t.text());
 }
+
+#[test]
+fn status_lines_carry_no_bidi_overrides() {
+    // A crash whose message reverses the text after it: in otorepair's own
+    // lines it must be removed (the command's own output passes unchanged).
+    let out = common::run_piped(
+        &[
+            "--dry-run",
+            "--",
+            "python3",
+            "-c",
+            "raise KeyError('\u{202e}txt.terces')",
+        ],
+        &[],
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("[otorepair]"))
+        .collect();
+    assert!(ours.iter().any(|l| l.contains("txt.terces")), "{err}");
+    for line in ours {
+        assert!(!line.contains('\u{202e}'), "{line:?}");
+    }
+}

@@ -96,54 +96,8 @@ impl AgentEvent {
     }
 }
 
-/// Removes escape sequences (CSI, OSC, DCS and two-byte ESC forms), C0 and C1
-/// control characters and Unicode bidi overrides; a tab becomes a space and a
-/// newline is kept. The result is safe to print inside the overlay.
-pub fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => match chars.next() {
-                // CSI: parameters and intermediates up to a final byte in @..~
-                Some('[') => {
-                    for n in chars.by_ref() {
-                        if ('@'..='~').contains(&n) {
-                            break;
-                        }
-                    }
-                }
-                // OSC, DCS, SOS, PM, APC: up to BEL or ST (ESC \)
-                Some(']' | 'P' | 'X' | '^' | '_') => {
-                    while let Some(n) = chars.next() {
-                        if n == '\u{7}' {
-                            break;
-                        }
-                        if n == '\u{1b}' {
-                            if chars.peek() == Some(&'\\') {
-                                chars.next();
-                            }
-                            break;
-                        }
-                    }
-                }
-                // ESC ( B and friends carry one more byte.
-                Some('(' | ')' | '*' | '+' | '#' | '%') => {
-                    chars.next();
-                }
-                _ => {}
-            },
-            '\t' => out.push(' '),
-            '\n' => out.push('\n'),
-            c if c.is_control() => {}
-            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 use crate::text::ellipsize as cut;
+pub use crate::text::sanitize;
 
 /// First non-empty line of `s`, sanitized and cut: the form used for tool
 /// arguments and error messages.
@@ -366,11 +320,6 @@ mod tests {
 
     #[test]
     fn control_sequences_are_stripped() {
-        assert_eq!(sanitize("a\x1b[2J\x1b[1;1Hb"), "ab");
-        assert_eq!(sanitize("t\x1b]0;title\x07x\x1b]8;;http://e\x1b\\y"), "txy");
-        assert_eq!(sanitize("a\x1b(Bb\rc\x08d\x07e\u{9b}f"), "abcdef");
-        assert_eq!(sanitize("tab\there\u{202e}evil"), "tab hereevil");
-        assert_eq!(sanitize("naïve — ok\nnext"), "naïve — ok\nnext");
         let mut p = StreamParser::new(StreamFormat::ClaudeJson, Path::new(WS));
         let ev = p.feed_line(r#"{"type":"assistant","message":{"content":[{"type":"text","text":"hi\u001b[2Jthere\u001b]52;c;Zm9v\u0007"}]}}"#);
         assert_eq!(ev, [AgentEvent::Text("hithere".into())]);
