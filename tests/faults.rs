@@ -162,3 +162,56 @@ fn status_lines_carry_no_bidi_overrides() {
         assert!(!line.contains('\u{202e}'), "{line:?}");
     }
 }
+
+#[test]
+fn a_custom_agent_that_cannot_run_is_an_error_at_start() {
+    for (args, needle) in [
+        (
+            &["--agent-cmd", "no-such-agent-xyz --fix", "true"][..],
+            "'no-such-agent-xyz' not found (the first word of --agent-cmd)",
+        ),
+        (
+            &["--agent-cmd", "FOO=1 ./nope.sh", "true"],
+            "'./nope.sh' not found (the first word of --agent-cmd)",
+        ),
+        (
+            &[
+                "--agent-cmd",
+                "fake-custom",
+                "--triage-cmd",
+                "no-such-triage",
+                "true",
+            ],
+            "'no-such-triage' not found (the first word of --triage-cmd)",
+        ),
+        (&["--agent-cmd", "", "true"], "--agent-cmd is empty"),
+        (&["--agent-cmd", "  ", "true"], "--agent-cmd is empty"),
+        (
+            &["--agent-cmd", "fake-custom", "--triage-cmd", "", "true"],
+            "--triage-cmd is empty",
+        ),
+    ] {
+        let out = common::run_piped(args, &[], None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("otorepair: error: {needle}")),
+            "{args:?}: {err}"
+        );
+    }
+    // Builtins, paths and shell syntax the check cannot judge are left to the shell.
+    for cmd in [
+        "fake-custom",
+        "exec fake-custom",
+        "\"fake-custom\"",
+        "cd . && fake-custom",
+    ] {
+        let out = common::run_piped(&["--agent-cmd", cmd, "true"], &[], None);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
