@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod config_file;
 pub mod detect;
+pub mod guardian;
 pub mod heal;
 pub mod input;
 pub mod line;

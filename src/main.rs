@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use otorepair::{cli, heal, shell, status, supervisor};
+use otorepair::{cli, guardian, heal, shell, status, supervisor};
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Some("completions") => print_or_fail(shell::completions(&args[2..])),
         Some("man") => print_or_fail(shell::man_page()),
         Some("config") => config(&args[2..]),
+        Some(guardian::ARG) => guardian::serve(&args[2..]),
         _ => run(args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))

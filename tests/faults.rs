@@ -215,3 +215,175 @@ fn a_custom_agent_that_cannot_run_is_an_error_at_start() {
         );
     }
 }
+
+#[test]
+fn an_agent_cannot_reach_the_users_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("app.py"),
+        "import os, sys\n\
+         if os.path.exists('fixed'):\n    print('healthy')\n    sys.exit(0)\n\
+         raise SystemExit('broken')\n",
+    )
+    .unwrap();
+    // The agent tries to write an escape sequence to /dev/tty, then to read it.
+    let agent = "cat >/dev/null; \
+                 if (printf 'AGENT-WROTE\\033]0;pwned\\007' >/dev/tty) 2>/dev/null; then echo tty-open; else echo no-tty; fi; \
+                 (read x </dev/tty) 2>/dev/null; echo read-done; touch fixed";
+    let mut t = Term::spawn(
+        &["--agent-cmd", agent, "--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            ..Opts::default()
+        },
+    );
+    t.expect("healthy");
+    assert_eq!(t.wait(), 0);
+    let text = t.text();
+    assert!(
+        text.contains("no-tty") && text.contains("read-done"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("AGENT-WROTE") && !text.contains("pwned"),
+        "{text}"
+    );
+}
+
+/// Peak resident memory of `pid`, in KiB.
+fn peak_rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn a_huge_line_from_an_agent_does_not_take_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("app.py"),
+        "import os, sys, time\n\
+         if os.path.exists('fixed'):\n    print('healthy', flush=True)\n    time.sleep(60)\n\
+         raise SystemExit('broken')\n",
+    )
+    .unwrap();
+    // 100 MB without a newline, as a stream agent would print one JSON line.
+    let agent = "cat >/dev/null; head -c 100000000 /dev/zero | tr '\\0' x; echo; touch fixed";
+    let mut t = Term::spawn(
+        &["--agent-cmd", agent, "--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            ..Opts::default()
+        },
+    );
+    t.expect("healthy");
+    let peak = peak_rss_kib(t.pid());
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+    assert!(peak < 64 * 1024, "otorepair peaked at {peak} KiB");
+    assert!(
+        t.text().contains("skipped a line of 95 MiB"),
+        "{}",
+        t.text()
+    );
+}
+
+/// Waits up to `secs` for `pid` to be gone (or a zombie).
+fn gone_within(pid: i32, secs: u64, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !common::pid_gone(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} ({pid}) outlived otorepair by {secs} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Waits until the file holds a pid.
+fn pid_in(path: &std::path::Path) -> i32 {
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never written",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigkill_of_otorepair_stops_the_command_and_a_running_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A command that ignores SIGHUP (so the PTY closing does not end it), with a
+    // grandchild that ignores it too, and that prints a live error to fix.
+    let command = "trap '' HUP; sleep 977.1 & echo $! > grandchild.pid; echo $$ > command.pid; \
+                   printf 'Traceback (most recent call last):\\n  File \"app.py\", line 1, in <module>\\nValueError: boom\\n'; \
+                   wait";
+    let agent =
+        "echo $$ > agent.pid; sleep 977.2 & echo $! > agent-child.pid; cat >/dev/null; wait";
+    let t = Term::spawn(
+        &[
+            "--settle",
+            "0.2",
+            "--agent-cmd",
+            agent,
+            "--triage-cmd",
+            "cat >/dev/null; echo ERROR",
+            command,
+        ],
+        Opts {
+            cwd: Some(dir.path()),
+            ..Opts::default()
+        },
+    );
+    let pids: Vec<(i32, &str)> = [
+        ("command.pid", "the command"),
+        ("grandchild.pid", "the command's child that ignores SIGHUP"),
+        ("agent.pid", "the fix agent"),
+        ("agent-child.pid", "the fix agent's child"),
+    ]
+    .into_iter()
+    .map(|(file, what)| (pid_in(&dir.path().join(file)), what))
+    .collect();
+    t.signal(libc::SIGKILL);
+    common::wait_pid_gone(t.pid(), "otorepair");
+    for (pid, what) in pids {
+        // The grace (3 s) and a margin for a loaded machine.
+        gone_within(pid, 15, what);
+    }
+}
+
+#[test]
+fn sigkill_of_otorepair_in_pipe_mode_stops_the_whole_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The real command runs under sh -c, as its child: a parent-death signal on
+    // the direct child would not reach it.
+    let mut otorepair = std::process::Command::new(common::bin())
+        .args([
+            "--dry-run",
+            "--no-pty",
+            "sleep 978.1 & echo $! > server.pid; wait",
+        ])
+        .current_dir(dir.path())
+        .env("PATH", common::path_with_fakes())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn otorepair");
+    let server = pid_in(&dir.path().join("server.pid"));
+    otorepair.kill().expect("SIGKILL");
+    otorepair.wait().expect("reap");
+    gone_within(server, 15, "the dev server under sh -c");
+}

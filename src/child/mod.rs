@@ -8,15 +8,14 @@ mod spawn;
 pub use pipe::spawn_pipe;
 pub use pty::{spawn_pty, PtyOptions};
 pub use spawn::spawn_failure;
+pub(crate) use spawn::{clean_start, Session};
 
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
 
-use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -216,34 +215,4 @@ pub(crate) fn start_waiter(pid: Pid, report: impl Fn(ChildEvent) + Send + 'stati
     if let Err(e) = spawned {
         crate::status::error(&format!("cannot start waiter thread: {e}"));
     }
-}
-
-/// Whether any process of the group is left.
-pub fn group_alive(pgid: Pid) -> bool {
-    killpg(pgid, None).is_ok()
-}
-
-/// Sends `signal` to the child's whole process group (grandchildren too), and
-/// SIGCONT so a stopped group can act on a terminating signal.
-pub fn signal_group(pgid: Pid, signal: Signal) {
-    let _ = killpg(pgid, signal);
-    let stops_or_continues = matches!(
-        signal,
-        Signal::SIGKILL | Signal::SIGCONT | Signal::SIGSTOP | Signal::SIGTSTP
-    );
-    if !stops_or_continues {
-        let _ = killpg(pgid, Signal::SIGCONT);
-    }
-}
-
-/// Waits until the group is gone, up to `deadline`; true if it is.
-pub fn wait_group_gone(pgid: Pid, deadline: Instant) -> bool {
-    // Bounded and only during a stop: the kernel has no "group empty" notification.
-    while group_alive(pgid) {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-    true
 }

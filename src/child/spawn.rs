@@ -17,6 +17,20 @@ pub(crate) enum Session {
     /// New process group; if `Some(fd)`, it also becomes the terminal's foreground
     /// group so it can read the terminal and receive Ctrl-C as it would in a shell.
     Group(Option<i32>),
+    /// New session without a controlling terminal (the agents): nothing it runs
+    /// can write to the user's terminal through `/dev/tty` or be stopped reading
+    /// it; opening `/dev/tty` fails (ENXIO) instead.
+    NoTerminal,
+}
+
+/// Sets `cmd` up as every process otorepair starts is: default signal
+/// dispositions, an empty signal mask, no inherited descriptor beyond 0-2, and
+/// the session or group `session` says.
+pub(crate) fn clean_start(cmd: &mut Command, session: Session) {
+    // SAFETY: the closure only makes async-signal-safe system calls.
+    unsafe {
+        cmd.pre_exec(move || clean_slate(session));
+    }
 }
 
 /// Builds the command for `spec` with otorepair's environment additions.
@@ -29,10 +43,7 @@ pub(crate) fn command(spec: &CommandSpec, cwd: &Path, session: Session) -> Comma
         .env("PYTHONUNBUFFERED", "1")
         // Lets shell integration see it is already inside otorepair.
         .env("OTOREPAIR", "1");
-    // SAFETY: the closure only makes async-signal-safe system calls.
-    unsafe {
-        cmd.pre_exec(move || clean_slate(session));
-    }
+    clean_start(&mut cmd, session);
     cmd
 }
 
@@ -64,6 +75,11 @@ fn clean_slate(session: Session) -> io::Result<()> {
                     return Err(io::Error::last_os_error());
                 }
                 if libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Session::NoTerminal => {
+                if libc::setsid() < 0 {
                     return Err(io::Error::last_os_error());
                 }
             }

@@ -3,6 +3,8 @@
 //! module only. Each function has a portable answer where Linux's `/proc` is
 //! missing; callers never read `/proc` themselves.
 
+pub mod group;
+
 use nix::unistd::Pid;
 
 /// Whether `pid` is stopped right now (Ctrl-Z, SIGSTOP). Linux reads the state

@@ -1,7 +1,6 @@
 //! The child's life cycle: spawning a generation, its window size, suspending
 //! with it (Ctrl-Z), and stopping its whole process group.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -10,11 +9,12 @@ use signal_hook::consts::signal::{SIGQUIT, SIGTERM};
 
 use crate::child::{self, ChildEvent, PtyOptions};
 use crate::cli::Mode;
+use crate::os::group;
 use crate::screen::ModeFlags;
 use crate::status;
 use crate::term;
 
-use super::{Event, Running, Supervisor, CHILD_PGID, STOP_GRACE};
+use super::{Event, Running, Supervisor, STOP_GRACE};
 
 impl Supervisor {
     /// Starts a new generation of the child. On failure returns the exit code a
@@ -58,7 +58,7 @@ impl Supervisor {
         };
         match spawned {
             Ok(c) => {
-                CHILD_PGID.store(c.pid.as_raw(), Ordering::SeqCst);
+                crate::guardian::watch(c.pid);
                 self.router.set_target(c.master.clone());
                 self.master = c.master;
                 self.child = Some(Running {
@@ -140,7 +140,7 @@ impl Supervisor {
         } else {
             self.push_window_size();
         }
-        child::signal_group(pid, Signal::SIGCONT);
+        group::signal(pid, Signal::SIGCONT);
     }
 
     /// Stops the child's whole process group: SIGTERM, a grace period, SIGKILL, and
@@ -150,7 +150,7 @@ impl Supervisor {
             return;
         };
         let (pid, gen) = (running.pid, running.gen);
-        child::signal_group(pid, Signal::SIGTERM);
+        group::signal(pid, Signal::SIGTERM);
         let mut exited = running.exit.is_some();
         let deadline = Instant::now() + STOP_GRACE;
         while !exited {
@@ -170,26 +170,18 @@ impl Supervisor {
             }
         }
         // Grandchildren may outlive the leader: the group as a whole must go.
-        if !child::wait_group_gone(
-            pid,
-            Instant::now() + Duration::from_millis(if exited { 300 } else { 0 }),
-        ) {
-            child::signal_group(pid, Signal::SIGKILL);
-            child::wait_group_gone(pid, Instant::now() + Duration::from_secs(2));
+        let settle = Duration::from_millis(if exited { 300 } else { 0 });
+        if !group::wait_gone(&[pid], Instant::now() + settle) {
+            group::stop(&[pid], Duration::ZERO);
         }
         self.child = None;
-        CHILD_PGID.store(0, Ordering::SeqCst);
+        crate::guardian::release(pid);
     }
 }
 
-/// Stops whatever is left of a process group: SIGTERM, grace, SIGKILL.
+/// Stops whatever is left of the command's process group: SIGTERM, grace,
+/// SIGKILL; then the guardian can forget it.
 pub(super) fn stop_group(pgid: Pid) {
-    if !child::group_alive(pgid) {
-        return;
-    }
-    child::signal_group(pgid, Signal::SIGTERM);
-    if !child::wait_group_gone(pgid, Instant::now() + STOP_GRACE) {
-        child::signal_group(pgid, Signal::SIGKILL);
-        child::wait_group_gone(pgid, Instant::now() + Duration::from_secs(2));
-    }
+    group::stop(&[pgid], STOP_GRACE);
+    crate::guardian::release(pgid);
 }

@@ -15,7 +15,6 @@ use startup::check_backend;
 
 use std::collections::{HashMap, HashSet};
 
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ use nix::unistd::Pid;
 use signal_hook::consts::signal::{SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 
 use crate::agent::{AgentOutput, BlockingOutput, Redactor};
-use crate::child::{self, ChildEvent, ExitStatus};
+use crate::child::{ChildEvent, ExitStatus};
 use crate::cli::{Config, Mode};
 use crate::detect::{DetectSettings, Detector};
 use crate::heal::events::{Event as Ev, EventLog};
@@ -38,23 +37,13 @@ use crate::term::{self, RawMode};
 use heal::Phase;
 
 /// How long a stopped child gets between SIGTERM and SIGKILL.
-pub const STOP_GRACE: Duration = Duration::from_secs(3);
+pub use crate::os::group::GRACE as STOP_GRACE;
 /// Two Ctrl-C within this window stop the child even if it ignores SIGINT.
 const DOUBLE_CTRL_C: Duration = Duration::from_secs(1);
 /// After the child exits, how long output may keep trickling in (a grandchild can
 /// hold the PTY open) before we stop waiting for the end of output.
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
 const DRAIN_MAX: Duration = Duration::from_secs(2);
-
-/// The child's process group, for the panic hook (which cannot reach the supervisor).
-static CHILD_PGID: AtomicI32 = AtomicI32::new(0);
-
-fn panic_stop_child() {
-    let pgid = CHILD_PGID.load(Ordering::SeqCst);
-    if pgid > 0 {
-        child::signal_group(Pid::from_raw(pgid), Signal::SIGTERM);
-    }
-}
 
 /// Everything that can happen, on one channel.
 #[derive(Debug)]
@@ -190,7 +179,15 @@ impl Supervisor {
 
     /// Runs the command until otorepair should exit; returns the exit code.
     pub fn run(mut self) -> i32 {
-        term::install_panic_hook(panic_stop_child);
+        // Whatever we start from here on is stopped if we die: by the guardian
+        // after a SIGKILL, by the panic hook after a panic.
+        if let Err(e) = crate::guardian::start() {
+            status::debug(
+                1,
+                &format!("no guardian ({e}): a SIGKILL would leave processes running"),
+            );
+        }
+        term::install_panic_hook(crate::guardian::stop_all_now);
         self.start_signal_thread();
         if self.cfg.mode == Mode::Pty {
             if let Some(fd) = self.tty_fd {
@@ -323,7 +320,7 @@ impl Supervisor {
             Event::Input(InputEvent::Suspend) => {
                 if let Some(r) = self.child.as_ref().filter(|r| r.exit.is_none()) {
                     let pid = r.pid;
-                    child::signal_group(pid, Signal::SIGSTOP);
+                    crate::os::group::signal(pid, Signal::SIGSTOP);
                     self.suspend_with_child(pid);
                 }
                 None
@@ -405,7 +402,6 @@ impl Supervisor {
     /// The child has exited and its output is drained.
     fn on_child_exit(&mut self, status: ExitStatus) -> Option<i32> {
         let pid = self.child.take().map(|r| r.pid);
-        CHILD_PGID.store(0, Ordering::SeqCst);
         // Whatever comes next (a fix, a restart) starts from a sane screen: switch
         // off what the dead child left on, as on the way out. While a fix holds the
         // output, the reset queues behind the child's held bytes.
@@ -516,7 +512,7 @@ impl Supervisor {
                 // From `kill -INT` (in PTY mode the keyboard's Ctrl-C is a byte): pass
                 // it on as if typed, with the same double-press rule.
                 if let Some(r) = self.child.as_ref().filter(|r| r.exit.is_none()) {
-                    child::signal_group(r.pid, Signal::SIGINT);
+                    crate::os::group::signal(r.pid, Signal::SIGINT);
                 }
                 self.on_ctrl_c()
             }
