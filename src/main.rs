@@ -22,6 +22,8 @@ fn main() -> ExitCode {
         Some(guardian::ARG) => guardian::serve(&args[2..]),
         _ => run(args),
     };
+    // Status lines still queued for a terminal that is slow to take them.
+    status::flush(std::time::Duration::from_secs(1));
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 

@@ -89,6 +89,14 @@ pub fn debug(level: u8, msg: &str) {
     }
 }
 
+/// Waits (up to a stall of `stall`) for the status lines already queued to reach
+/// the terminal: the last thing before the process exits.
+pub fn flush(stall: std::time::Duration) {
+    if let Some(out) = OUTPUT.get() {
+        out.drain(stall);
+    }
+}
+
 /// The fatal-error format for bad input: one line, then a hint.
 pub fn fatal(msg: &str, hint: Option<&str>) {
     let mut text = format!("otorepair: error: {msg}\n");

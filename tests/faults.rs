@@ -97,7 +97,7 @@ fn a_closed_stdout_is_not_a_panic() {
         &["completions", "bash"],
     ] {
         // `otorepair ... | true`: the reader is gone before anything is written.
-        let (reader, writer) = nix::unistd::pipe().expect("pipe");
+        let (reader, writer) = cloexec_pipe();
         drop(reader);
         let out = std::process::Command::new(common::bin())
             .args(args)
@@ -386,4 +386,125 @@ fn sigkill_of_otorepair_in_pipe_mode_stops_the_whole_command() {
     otorepair.kill().expect("SIGKILL");
     otorepair.wait().expect("reap");
     gone_within(server, 15, "the dev server under sh -c");
+}
+
+/// Bytes waiting in a pipe, seen from its read end.
+fn pipe_fill(reader: &std::os::fd::OwnedFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes an int.
+    unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(reader),
+            libc::FIONREAD,
+            &mut n,
+        )
+    };
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// A process the test started, killed if the test fails before it is reaped.
+struct Started(std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[test]
+fn a_stalled_stdout_does_not_keep_otorepair_from_exiting() {
+    // `otorepair ... | less`, and less is not scrolled: a pipe nobody reads.
+    let (reader, writer) = cloexec_pipe();
+    let mut otorepair = Started(
+        std::process::Command::new(common::bin())
+            .args([
+                "--dry-run",
+                "--",
+                "python3",
+                "-c",
+                "import sys\nwhile True: sys.stdout.write('x' * 99 + '\\n')",
+            ])
+            .env("PATH", common::path_with_fakes())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(writer))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn otorepair"),
+    );
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    // Full enough that the terminal writer blocks (pages are not all packed).
+    while pipe_fill(&reader) < 32 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pipe never filled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let signalled = std::time::Instant::now();
+    // SAFETY: kill on our own child.
+    unsafe { libc::kill(otorepair.0.id() as i32, libc::SIGTERM) };
+    // The grace for the command (3 s), a short wait on the terminal, a margin.
+    let deadline = signalled + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = otorepair.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "otorepair still running 15 s after SIGTERM with a stalled stdout"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(143));
+    drop(reader);
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_as_it_would_without_otorepair() {
+    // `otorepair -- server | head -1`: once head is done, the server meets the
+    // closed pipe; it is not a crash to heal.
+    let (reader, writer) = cloexec_pipe();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("agent.log");
+    let mut otorepair = Started(
+        std::process::Command::new(common::bin())
+            .args([
+                "--",
+                "python3",
+                "-c",
+                "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.01)",
+            ])
+            .env("PATH", common::path_with_fakes())
+            .env("FAKE_AGENT_LOG", &log)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(writer))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn otorepair"),
+    );
+    let mut first = [0u8; 5];
+    nix::unistd::read(&reader, &mut first).expect("read");
+    drop(reader);
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    let status = loop {
+        if let Some(status) = otorepair.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command kept running with no reader"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // Python's own BrokenPipeError, as `python3 ... | head -1` ends.
+    assert_eq!(status.code(), Some(1));
+    assert!(!log.exists(), "an agent was asked to fix a closed pipe");
+}
+
+/// A pipe whose ends no other test's child inherits (tests run in parallel).
+fn cloexec_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe")
 }

@@ -120,9 +120,27 @@ pub(crate) fn set_cloexec(fd: i32) {
     }
 }
 
+/// Why the command could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// No pseudo-terminal (or none set up): otorepair's problem, not the command's.
+    #[error("cannot open a pseudo-terminal: {0}")]
+    Pty(#[source] io::Error),
+    /// The command itself could not be executed.
+    #[error("{0}")]
+    Exec(#[source] io::Error),
+}
+
 /// A spawn error in the shell's words, with the shell's exit code: the user sees
-/// what they would without otorepair.
-pub fn spawn_failure(spec: &CommandSpec, err: &io::Error) -> (String, i32) {
+/// what they would without otorepair. A pseudo-terminal that cannot be opened is
+/// said as such (exit 1), never as the command missing.
+pub fn spawn_failure(spec: &CommandSpec, err: &SpawnError) -> (String, i32) {
+    let err = match err {
+        SpawnError::Pty(_) => {
+            return (format!("{err} (--no-pty runs the command without one)"), 1);
+        }
+        SpawnError::Exec(e) => e,
+    };
     let name = match spec {
         CommandSpec::Argv(argv) => argv[0].clone(),
         CommandSpec::Shell(_) => "/bin/sh".into(),
@@ -131,5 +149,22 @@ pub fn spawn_failure(spec: &CommandSpec, err: &io::Error) -> (String, i32) {
         io::ErrorKind::NotFound => (format!("{name}: command not found"), 127),
         io::ErrorKind::PermissionDenied => (format!("{name}: Permission denied"), 126),
         _ => (format!("{name}: {err}"), 126),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pty_that_cannot_be_opened_is_not_a_missing_command() {
+        let spec = CommandSpec::Argv(vec!["app".into()]);
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        let (msg, code) = spawn_failure(&spec, &SpawnError::Pty(missing));
+        assert!(msg.starts_with("cannot open a pseudo-terminal"), "{msg}");
+        assert_eq!(code, 1);
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        let (msg, code) = spawn_failure(&spec, &SpawnError::Exec(missing));
+        assert_eq!((msg.as_str(), code), ("app: command not found", 127));
     }
 }

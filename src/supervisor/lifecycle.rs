@@ -16,6 +16,9 @@ use crate::term;
 
 use super::{Event, Running, Supervisor, STOP_GRACE};
 
+/// How long a suspend waits for the terminal to take the modes reset.
+const SUSPEND_STALL: Duration = Duration::from_secs(1);
+
 impl Supervisor {
     /// Starts a new generation of the child. On failure returns the exit code a
     /// shell would give.
@@ -64,7 +67,7 @@ impl Supervisor {
                 self.child = Some(Running {
                     gen,
                     pid: c.pid,
-                    pumps_open: c.pumps,
+                    output_ended: false,
                     exit: None,
                     last_output: Instant::now(),
                     exited_at: None,
@@ -107,10 +110,7 @@ impl Supervisor {
     /// a shell job would; on `fg`, take it again and continue the child.
     pub(super) fn suspend_with_child(&mut self, pid: Pid) {
         let modes = self.modes.get();
-        if self.raw.is_some() {
-            let _exclusive = self.output.exclusive();
-            term::restore();
-        }
+        self.give_back_terminal(SUSPEND_STALL);
         if self.cfg.mode == Mode::Pipe {
             if let Some(fd) = self.tty_fd {
                 term::set_foreground(fd, nix::unistd::getpgrp());

@@ -44,6 +44,11 @@ const DOUBLE_CTRL_C: Duration = Duration::from_secs(1);
 /// hold the PTY open) before we stop waiting for the end of output.
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
 const DRAIN_MAX: Duration = Duration::from_secs(2);
+/// How long the way out (and a suspend) waits on a terminal that takes no byte
+/// before it goes on without it.
+const EXIT_STALL: Duration = Duration::from_secs(1);
+/// How long the panic hook waits for the modes reset to be written.
+const PANIC_WRITE: Duration = Duration::from_millis(500);
 
 /// Everything that can happen, on one channel.
 #[derive(Debug)]
@@ -64,7 +69,8 @@ pub enum Event {
 struct Running {
     gen: u64,
     pid: Pid,
-    pumps_open: usize,
+    /// Every output stream ended.
+    output_ended: bool,
     exit: Option<ExitStatus>,
     last_output: Instant,
     exited_at: Option<Instant>,
@@ -87,6 +93,9 @@ pub struct Supervisor {
     last_ctrl_c: Option<Instant>,
     /// Set once the user pressed Ctrl-C: whatever follows is a stop, not a crash.
     user_interrupted: bool,
+    /// otorepair is exiting because of a signal (or a double Ctrl-C): the way
+    /// out does not wait long on the terminal.
+    exit_signalled: bool,
     detector: Detector,
     breaker: Breaker,
     /// Opened at the first fix: a run that never fixes leaves no `.otorepair/`.
@@ -114,7 +123,7 @@ impl Supervisor {
     /// Checks everything that can be wrong before the command starts.
     pub fn new(cfg: Config) -> Result<Self, StartupError> {
         let (tx, rx) = mpsc::channel();
-        let output = Arc::new(Output::default());
+        let output = Output::new();
         status::init(cfg.verbosity, output.clone());
         let tty_fd = (term::is_tty(0) && term::is_foreground(0)).then_some(0);
         let user_termios = tty_fd.and_then(term::get_termios);
@@ -164,6 +173,7 @@ impl Supervisor {
             master: None,
             last_ctrl_c: None,
             user_interrupted: false,
+            exit_signalled: false,
             detector,
             breaker,
             history: None,
@@ -187,11 +197,17 @@ impl Supervisor {
                 &format!("no guardian ({e}): a SIGKILL would leave processes running"),
             );
         }
-        term::install_panic_hook(crate::guardian::stop_all_now);
+        let (output, modes) = (self.output.clone(), self.modes.clone());
+        term::install_panic_hook(move || {
+            crate::guardian::stop_all_now();
+            if term::raw_active() {
+                output.write_on_panic(1, &modes.reset_sequence(), PANIC_WRITE);
+            }
+        });
         self.start_signal_thread();
         if self.cfg.mode == Mode::Pty {
             if let Some(fd) = self.tty_fd {
-                match RawMode::enter(fd, self.modes.clone()) {
+                match RawMode::enter(fd) {
                     Ok(raw) => self.raw = Some(raw),
                     Err(e) => {
                         status::debug(1, &format!("cannot switch the terminal to raw mode: {e}"))
@@ -350,7 +366,7 @@ impl Supervisor {
                     self.detector.push(line, now);
                 }
             }
-            ChildEvent::OutputEnd => running.pumps_open = running.pumps_open.saturating_sub(1),
+            ChildEvent::OutputEnd => running.output_ended = true,
             ChildEvent::Stopped => {
                 // Stopped by us (Ctrl-Z) and already continued, or by someone else:
                 // only the latter suspends otorepair here.
@@ -367,7 +383,7 @@ impl Supervisor {
         }
         let running = self.child.as_ref()?;
         match running.exit {
-            Some(status) if running.pumps_open == 0 => self.on_child_exit(status),
+            Some(status) if running.output_ended => self.on_child_exit(status),
             _ => None,
         }
     }
@@ -408,7 +424,7 @@ impl Supervisor {
         if self.raw.is_some() {
             let reset = self.modes.reset_sequence();
             if !reset.is_empty() {
-                self.output.child_bytes(1, &reset);
+                self.output.after_child(1, &reset);
             }
             self.modes.clear();
         }
@@ -432,7 +448,10 @@ impl Supervisor {
         if status.code == Some(0) {
             return Some(0);
         }
-        if status.is_user_stop() || self.user_interrupted {
+        // Its reader went away (`otorepair ... | head`): the broken pipe that
+        // ended it is not a bug to fix.
+        let reader_gone = self.output.reader_gone(1) || self.output.reader_gone(2);
+        if status.is_user_stop() || self.user_interrupted || reader_gone {
             status::debug(1, "the command was stopped by the user");
             return Some(status.shell_code());
         }
@@ -491,6 +510,7 @@ impl Supervisor {
         self.last_ctrl_c = Some(now);
         if double && self.child.as_ref().is_some_and(|r| r.exit.is_none()) {
             status::debug(1, "Ctrl-C twice: stopping the command");
+            self.exit_signalled = true;
             self.stop_child();
             return Some(130);
         }
@@ -529,6 +549,7 @@ impl Supervisor {
             }
             SIGTERM | SIGHUP | SIGQUIT => {
                 status::debug(1, &format!("received signal {sig}: stopping the command"));
+                self.exit_signalled = true;
                 self.stop_child();
                 Some(128 + sig)
             }
@@ -546,17 +567,51 @@ impl Supervisor {
             _ => {}
         }
         self.emit(Ev::Exit { code });
-        {
-            // No child chunk may be written in the middle of the reset sequence.
-            let _exclusive = self.output.exclusive();
-            self.raw = None;
-        }
+        self.drain_before_exit();
+        self.give_back_terminal(EXIT_STALL);
+        self.raw = None;
         if self.cfg.mode == Mode::Pipe {
             if let Some(fd) = self.tty_fd {
                 term::set_foreground(fd, nix::unistd::getpgrp());
             }
         }
         code
+    }
+}
+
+impl Supervisor {
+    /// Before the modes reset and the way out: what the command printed reaches
+    /// the terminal. After a normal exit we wait as long as it takes, as the
+    /// command itself would have waited on a slow reader (`| less`, not
+    /// scrolled); a termination signal (the user giving up) ends the wait. When
+    /// a signal is why we exit, the wait is short.
+    fn drain_before_exit(&mut self) {
+        if self.exit_signalled {
+            self.output.drain(EXIT_STALL);
+            return;
+        }
+        while !self.output.drain(EXIT_STALL) {
+            let signalled = std::iter::from_fn(|| self.rx.try_recv().ok())
+                .any(|e| matches!(e, Event::Signal(SIGTERM | SIGHUP | SIGQUIT | SIGINT)));
+            if signalled {
+                return;
+            }
+        }
+    }
+
+    /// Switches off the modes the command left on (after its output, waiting up
+    /// to `stall` for a terminal that reads nothing) and restores the user's
+    /// settings. The modes stay recorded: a suspended child still has them.
+    pub(super) fn give_back_terminal(&self, stall: Duration) {
+        if self.raw.is_none() {
+            return;
+        }
+        let reset = self.modes.reset_sequence();
+        if !reset.is_empty() {
+            self.output.own_bytes(1, &reset);
+        }
+        self.output.drain(stall);
+        term::restore();
     }
 }
 
