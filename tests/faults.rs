@@ -508,3 +508,92 @@ fn a_reader_that_goes_away_ends_the_command_as_it_would_without_otorepair() {
 fn cloexec_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe")
 }
+
+#[test]
+fn pipe_mode_lines_reach_the_prompt_in_the_order_they_were_printed() {
+    // stdout lines, then a traceback on stderr: the fix prompt shows them in that
+    // order, every time (the race lost it in about half of the runs).
+    let code = "import sys\n\
+                for i in range(20): print('step', i)\n\
+                sys.stdout.flush()\n\
+                raise KeyError('total')";
+    for run in 0..6 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("agent.log");
+        let log_path = log.to_str().expect("utf-8 path");
+        let out = common::run_piped(
+            &["--max-attempts", "1", "--", "python3", "-c", code],
+            &[("FAKE_AGENT_LOG", log_path)],
+            Some(dir.path()),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let records = std::fs::read_to_string(&log).expect("the agent ran");
+        let prompt = records
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|r| r["mode"] == "fix")
+            .and_then(|r| r["stdin"].as_str().map(str::to_string))
+            .expect("a fix prompt");
+        let last_step = prompt
+            .find("stdout| step 19")
+            .expect("stdout lines in the prompt");
+        let traceback = prompt
+            .find("stderr| Traceback")
+            .expect("the traceback in the prompt");
+        assert!(
+            last_step < traceback,
+            "run {run}: stderr before stdout:\n{prompt}"
+        );
+    }
+}
+
+#[test]
+fn a_crash_without_a_recognised_error_has_one_identity_whatever_the_order() {
+    // The same crash, its stdout and stderr lines arriving in either order (as
+    // timing decides on two pipes): one fingerprint, so the breaker counts it once.
+    let fingerprint = |first_stdout: bool| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let events = dir.path().join("events.jsonl");
+        let code = format!(
+            "import sys, time\n\
+             def out(): print(' * Debug mode: off', flush=True)\n\
+             def err(): print('listener gave up on port 5000', file=sys.stderr, flush=True)\n\
+             {}\ntime.sleep(0.3)\n{}\nsys.exit(1)",
+            if first_stdout { "out()" } else { "err()" },
+            if first_stdout { "err()" } else { "out()" },
+        );
+        let out = common::run_piped(
+            &[
+                "--max-attempts",
+                "1",
+                "--events",
+                events.to_str().expect("utf-8 path"),
+                "--",
+                "python3",
+                "-c",
+                &code,
+            ],
+            &[],
+            Some(dir.path()),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(&events)
+            .expect("events")
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["event"] == "fix_start")
+            .and_then(|e| e["fingerprint"].as_str().map(str::to_string))
+            .expect("a fix started")
+    };
+    assert_eq!(fingerprint(true), fingerprint(false));
+}

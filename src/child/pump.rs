@@ -1,15 +1,19 @@
-//! Copying the command's output: a pump per stream (the PTY, or stdout and
-//! stderr) passes every byte to the terminal, and one parser thread turns a copy
-//! of all of them into clean lines.
+//! Copying the command's output: one pump thread reads every stream of the
+//! command (the PTY, or stdout and stderr) and passes every byte to the
+//! terminal, and one parser thread turns a copy into clean lines.
 //!
-//! One parser for all streams keeps the order in which the chunks were read: in
-//! pipe mode a traceback on stderr comes after the stdout lines printed before
-//! it, as on the screen (two parsers reported each stream on its own schedule).
-//! A pump hands its chunk to the parser right after the read, before the
-//! terminal (which may be slow), so the order is the order of the reads.
+//! One pump and one parser keep the order across streams: in pipe mode a
+//! traceback on stderr comes after the stdout lines printed before it, as on the
+//! screen (two pumps and two parsers reported each stream on its own schedule,
+//! and the prompt showed the traceback first in about half of the runs). The
+//! pump waits for any stream with `poll`, hands each chunk to the parser right
+//! after the read (before the terminal, which may be slow), and when several
+//! streams have bytes waiting, reads them in the order of `sources` (stdout
+//! before stderr): bytes that arrived while the pump was busy have no order the
+//! kernel could tell, and a program's error output usually comes last.
 //!
-//! Bounded: the parse queue holds [`PARSE_QUEUE`] chunks; a pump waits when the
-//! parser is a whole queue behind, or when the terminal is (see
+//! Bounded: the parse queue holds [`PARSE_QUEUE`] chunks; the pump waits when
+//! the parser is a whole queue behind, or when the terminal is (see
 //! [`crate::output`]). Both are back-pressure on the command, never on
 //! otorepair's control path.
 
@@ -72,16 +76,12 @@ pub(crate) fn start_output(
         crate::status::error(&format!("cannot start output parser thread: {e}"));
         return;
     }
-    for source in sources {
-        let (tx, output) = (tx.clone(), Arc::clone(&output));
-        let spawned = thread::Builder::new()
-            .name(format!("pump-{}", source.stream.label()))
-            .spawn(move || pump(source, tx, output));
-        if let Err(e) = spawned {
-            crate::status::error(&format!("cannot start output thread: {e}"));
-        }
+    let spawned = thread::Builder::new()
+        .name("pump".into())
+        .spawn(move || pump(sources, tx, output));
+    if let Err(e) = spawned {
+        crate::status::error(&format!("cannot start output thread: {e}"));
     }
-    // The parser ends when the last pump drops its sender.
 }
 
 /// The screen of `stream` (each stream has its own row and escape state).
@@ -100,42 +100,68 @@ fn screen_for<'a>(
     &mut screens[i].1
 }
 
-fn pump(mut source: Source, tx: SyncSender<Piece>, output: Arc<Output>) {
+fn pump(mut sources: Vec<Source>, tx: SyncSender<Piece>, output: Arc<Output>) {
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match source.file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            // The PTY master is non-blocking (so that keys never block on it):
-            // wait for output.
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                wait_readable(&source.file);
-                continue;
+    while !sources.is_empty() {
+        let ready = wait_readable(&sources);
+        let mut ended = Vec::new();
+        for (i, source) in sources.iter_mut().enumerate().filter(|(i, _)| ready[*i]) {
+            let n = match source.file.read(&mut buf) {
+                Ok(0) => {
+                    ended.push(i);
+                    continue;
+                }
+                Ok(n) => n,
+                // Interrupted, or not readable after all (the PTY master is
+                // non-blocking, so that keys never block on it): poll again.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    continue
+                }
+                // EIO: every slave fd is closed and the buffer is drained.
+                Err(_) => {
+                    ended.push(i);
+                    continue;
+                }
+            };
+            let chunk: Arc<[u8]> = Arc::from(&buf[..n]);
+            if tx
+                .send(Piece::Bytes(source.stream, Arc::clone(&chunk)))
+                .is_err()
+            {
+                return;
             }
-            // EIO: every slave fd is closed and the buffer is drained.
-            Err(_) => break,
-        };
-        let chunk: Arc<[u8]> = Arc::from(&buf[..n]);
-        if tx
-            .send(Piece::Bytes(source.stream, Arc::clone(&chunk)))
-            .is_err()
-        {
-            break;
+            output.child_bytes(source.out_fd, chunk);
+            if output.reader_gone(source.out_fd) {
+                // `otorepair ... | head` and head is done: closing our end gives
+                // the command the broken pipe it would have had without us (pipe
+                // mode; a PTY master has other holders and keeps being drained).
+                ended.push(i);
+            }
         }
-        output.child_bytes(source.out_fd, chunk);
-        if output.reader_gone(source.out_fd) {
-            // `otorepair ... | head` and head is done: closing our end gives the
-            // command the broken pipe it would have had without us (pipe mode; a
-            // PTY master has other holders and simply keeps being drained).
-            break;
+        for i in ended.into_iter().rev() {
+            let source = sources.remove(i);
+            let _ = tx.send(Piece::End(source.stream));
         }
     }
-    let _ = tx.send(Piece::End(source.stream));
 }
 
-fn wait_readable(file: &File) {
+/// Waits until some source has bytes (or its end) to read; which ones.
+fn wait_readable(sources: &[Source]) -> Vec<bool> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
-    let _ = poll(&mut fds, PollTimeout::NONE);
+    let mut fds: Vec<PollFd> = sources
+        .iter()
+        .map(|s| PollFd::new(s.file.as_fd(), PollFlags::POLLIN))
+        .collect();
+    match poll(&mut fds, PollTimeout::NONE) {
+        // Readable, hung up or in error: a read tells which.
+        Ok(_) => fds.iter().map(|f| f.any().unwrap_or(true)).collect(),
+        // EINTR: nothing known; reading everything is safe only for blocking
+        // fds, so ask again.
+        Err(_) => vec![false; sources.len()],
+    }
 }
