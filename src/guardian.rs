@@ -82,11 +82,48 @@ fn tell(link: &mut Link, message: &str) {
     }
 }
 
-/// `pgid` must be stopped if otorepair dies before [`release`] is called.
+/// `pgid` must be stopped if otorepair dies before [`release`] is called. (A
+/// process started through [`crate::child::clean_start`] has already announced
+/// itself to the guardian, before it ran anything; this keeps it for the panic
+/// hook, and says it again, which costs nothing.)
 pub fn watch(pgid: Pid) {
     let mut link = LINK.lock().unwrap_or_else(|e| e.into_inner());
     link.groups.push(pgid);
     tell(&mut link, &format!("+{pgid}\n"));
+}
+
+/// The guardian's pipe, for a process about to start to announce itself.
+pub(crate) fn pipe_fd() -> Option<std::os::fd::RawFd> {
+    let link = LINK.lock().unwrap_or_else(|e| e.into_inner());
+    link.pipe.as_ref().map(std::os::fd::AsRawFd::as_raw_fd)
+}
+
+/// Runs in a new process between fork and exec, once it leads its own group:
+/// announces `+PID` on the guardian's pipe. Only async-signal-safe calls, no
+/// allocation. Announcing from the parent after the spawn would leave a window
+/// in which otorepair could be killed with the command already running.
+pub(crate) fn announce_from_child(fd: std::os::fd::RawFd) {
+    // SAFETY: getpid and write are async-signal-safe; the buffer is ours.
+    unsafe {
+        let mut pid = libc::getpid() as u32;
+        let mut digits = [0u8; 10];
+        let mut n = 0;
+        loop {
+            digits[n] = b'0' + (pid % 10) as u8;
+            n += 1;
+            pid /= 10;
+            if pid == 0 {
+                break;
+            }
+        }
+        let mut line = [0u8; 12];
+        line[0] = b'+';
+        for i in 0..n {
+            line[1 + i] = digits[n - 1 - i];
+        }
+        line[1 + n] = b'\n';
+        libc::write(fd, line.as_ptr().cast(), 2 + n);
+    }
 }
 
 /// `pgid` was stopped (or is being SIGKILLed): the guardian forgets it, so a

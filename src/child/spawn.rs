@@ -26,10 +26,14 @@ pub(crate) enum Session {
 /// Sets `cmd` up as every process otorepair starts is: default signal
 /// dispositions, an empty signal mask, no inherited descriptor beyond 0-2, and
 /// the session or group `session` says.
+///
+/// It also announces its process group to the [`crate::guardian`] before it runs
+/// anything, so that no moment exists in which otorepair could die and leave it.
 pub(crate) fn clean_start(cmd: &mut Command, session: Session) {
+    let guardian = crate::guardian::pipe_fd();
     // SAFETY: the closure only makes async-signal-safe system calls.
     unsafe {
-        cmd.pre_exec(move || clean_slate(session));
+        cmd.pre_exec(move || clean_slate(session, guardian));
     }
 }
 
@@ -48,7 +52,7 @@ pub(crate) fn command(spec: &CommandSpec, cwd: &Path, session: Session) -> Comma
 }
 
 /// Runs in the child between fork and exec.
-fn clean_slate(session: Session) -> io::Result<()> {
+fn clean_slate(session: Session, guardian: Option<i32>) -> io::Result<()> {
     // SAFETY: plain system calls on this process, all async-signal-safe.
     unsafe {
         // Signal handlers are reset by exec, but an inherited blocked mask and
@@ -94,6 +98,10 @@ fn clean_slate(session: Session) -> io::Result<()> {
                     libc::signal(libc::SIGTTOU, libc::SIG_DFL);
                 }
             }
+        }
+        // Its own group now exists: the guardian must know before it runs.
+        if let Some(fd) = guardian {
+            crate::guardian::announce_from_child(fd);
         }
         // No descriptor of ours may leak into the command (it would keep pipes and
         // the PTY open): mark everything above stderr close-on-exec.
