@@ -597,3 +597,77 @@ fn a_crash_without_a_recognised_error_has_one_identity_whatever_the_order() {
     };
     assert_eq!(fingerprint(true), fingerprint(false));
 }
+
+#[test]
+fn a_line_typed_while_the_command_ends_reaches_the_shell() {
+    // In an interactive shell: otorepair runs a command that ends, then lingers
+    // (a grandchild ignores SIGTERM, so stopping the group takes its grace). A
+    // line typed meanwhile is for the shell and must reach it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("cmd.pid");
+    let bin = common::bin();
+    let mut t = Term::spawn_program(
+        std::path::Path::new("bash"),
+        &["--norc", "--noprofile", "-i"],
+        Opts {
+            env: vec![("PS1", "PROMPT-\\#> ".to_string())],
+            cwd: Some(dir.path()),
+            ..Opts::default()
+        },
+    );
+    t.expect("PROMPT-1> ");
+    t.send(
+        format!(
+            "{} --dry-run -- sh -c 'echo $$ > cmd.pid; (trap \"\" TERM; exec sleep 979.1 >/dev/null 2>&1) & echo ENDED''-NOW'\r",
+            bin.display()
+        )
+        .as_bytes(),
+    );
+    t.expect("ENDED-NOW");
+    let command = pid_in(&pid_file);
+    common::wait_pid_gone(command, "the command");
+    // otorepair is still running: the group's grace has not passed.
+    t.send(b"echo TYPED-$((6*7))\r");
+    t.expect("TYPED-42");
+    t.expect("PROMPT-3> ");
+    t.send(b"exit\r");
+    t.wait();
+    common::wait_no_processes("sleep 979.1");
+}
+
+#[test]
+fn ctrl_c_is_a_key_for_a_program_that_turned_signals_off() {
+    // A raw-mode program (an editor, a TUI) reads 0x03 as a key: two presses must
+    // reach it, not stop it as a double Ctrl-C.
+    let code = "import os, sys, termios, tty\n\
+                saved = termios.tcgetattr(0)\n\
+                tty.setraw(0)\n\
+                os.write(1, b'raw\\r\\n')\n\
+                seen = 0\n\
+                while seen < 2:\n    seen += os.read(0, 1).count(3)\n\
+                termios.tcsetattr(0, termios.TCSANOW, saved)\n\
+                print('got two')";
+    let mut t = spawn_py(&["--dry-run"], code, Opts::default());
+    t.expect("raw\r\n");
+    t.send(b"\x03");
+    t.send(b"\x03");
+    t.expect("got two");
+    assert_eq!(t.wait(), 0);
+}
+
+#[test]
+fn a_crash_long_after_a_caught_ctrl_c_is_a_crash() {
+    // A REPL-like program catches Ctrl-C and goes on; it crashes later than any
+    // shutdown takes. That is a crash to report (here: --dry-run), not a stop.
+    let code = "import sys, time\n\
+                try:\n    print('ready', flush=True)\n    time.sleep(60)\n\
+                except KeyboardInterrupt:\n    print('caught', flush=True)\n\
+                time.sleep(11)\n\
+                raise SystemExit('gave up later')";
+    let mut t = spawn_py(&["--dry-run"], code, Opts::default());
+    t.expect("ready\r\n");
+    t.send(b"\x03");
+    t.expect("caught");
+    t.expect("would fix");
+    assert_eq!(t.wait(), 1);
+}

@@ -14,10 +14,8 @@ use crate::screen::ModeFlags;
 use crate::status;
 use crate::term;
 
+use super::exit::EXIT_STALL;
 use super::{Event, Running, Supervisor, STOP_GRACE};
-
-/// How long a suspend waits for the terminal to take the modes reset.
-const SUSPEND_STALL: Duration = Duration::from_secs(1);
 
 impl Supervisor {
     /// Starts a new generation of the child. On failure returns the exit code a
@@ -25,8 +23,12 @@ impl Supervisor {
     pub(super) fn spawn(&mut self) -> Result<Pid, i32> {
         self.gen += 1;
         let gen = self.gen;
-        let tx = self.tx.clone();
+        let (tx, router) = (self.tx.clone(), self.router.clone());
         let report = move |e: ChildEvent| {
+            if let ChildEvent::Exited(_) = e {
+                // Before anyone hears of it: keys typed from now on are not its.
+                router.child_exited(gen);
+            }
             let _ = tx.send(Event::Child(gen, e));
         };
         self.modes.clear();
@@ -62,7 +64,9 @@ impl Supervisor {
         match spawned {
             Ok(c) => {
                 crate::guardian::watch(c.pid);
-                self.router.set_target(c.master.clone());
+                if let Some(master) = &c.master {
+                    self.router.set_child(gen, master.clone(), c.pid);
+                }
                 self.master = c.master;
                 self.child = Some(Running {
                     gen,
@@ -110,7 +114,7 @@ impl Supervisor {
     /// a shell job would; on `fg`, take it again and continue the child.
     pub(super) fn suspend_with_child(&mut self, pid: Pid) {
         let modes = self.modes.get();
-        self.give_back_terminal(SUSPEND_STALL);
+        self.give_back_terminal(EXIT_STALL);
         if self.cfg.mode == Mode::Pipe {
             if let Some(fd) = self.tty_fd {
                 term::set_foreground(fd, nix::unistd::getpgrp());

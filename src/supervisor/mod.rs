@@ -3,6 +3,7 @@
 //! and the way out; `heal` (with `triage`, `fix`) holds the crash and live-error
 //! paths, `lifecycle` the child, `startup` the checks before it starts.
 
+mod exit;
 mod fix;
 mod heal;
 mod lifecycle;
@@ -21,7 +22,6 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use signal_hook::consts::signal::{SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 
 use crate::agent::{AgentOutput, BlockingOutput, Redactor};
 use crate::child::{ChildEvent, ExitStatus};
@@ -38,15 +38,10 @@ use heal::Phase;
 
 /// How long a stopped child gets between SIGTERM and SIGKILL.
 pub use crate::os::group::GRACE as STOP_GRACE;
-/// Two Ctrl-C within this window stop the child even if it ignores SIGINT.
-const DOUBLE_CTRL_C: Duration = Duration::from_secs(1);
 /// After the child exits, how long output may keep trickling in (a grandchild can
 /// hold the PTY open) before we stop waiting for the end of output.
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
 const DRAIN_MAX: Duration = Duration::from_secs(2);
-/// How long the way out (and a suspend) waits on a terminal that takes no byte
-/// before it goes on without it.
-const EXIT_STALL: Duration = Duration::from_secs(1);
 /// How long the panic hook waits for the modes reset to be written.
 const PANIC_WRITE: Duration = Duration::from_millis(500);
 
@@ -90,9 +85,9 @@ pub struct Supervisor {
     gen: u64,
     child: Option<Running>,
     master: Option<Arc<std::fs::File>>,
+    /// The user's last Ctrl-C (forwarded to the child, or SIGINT to us): an
+    /// exit soon after it is their stop, not a crash (see `exit::INTERRUPT_WINDOW`).
     last_ctrl_c: Option<Instant>,
-    /// Set once the user pressed Ctrl-C: whatever follows is a stop, not a crash.
-    user_interrupted: bool,
     /// otorepair is exiting because of a signal (or a double Ctrl-C): the way
     /// out does not wait long on the terminal.
     exit_signalled: bool,
@@ -172,7 +167,6 @@ impl Supervisor {
             child: None,
             master: None,
             last_ctrl_c: None,
-            user_interrupted: false,
             exit_signalled: false,
             detector,
             breaker,
@@ -250,29 +244,6 @@ impl Supervisor {
         }
         let code = self.event_loop();
         self.finish(code)
-    }
-
-    fn start_signal_thread(&self) {
-        let tx = self.tx.clone();
-        match signal_hook::iterator::Signals::new([
-            SIGWINCH, SIGTERM, SIGHUP, SIGQUIT, SIGINT, SIGCONT,
-        ]) {
-            Ok(mut signals) => {
-                let spawned = std::thread::Builder::new()
-                    .name("signals".into())
-                    .spawn(move || {
-                        for sig in signals.forever() {
-                            if tx.send(Event::Signal(sig)).is_err() {
-                                break;
-                            }
-                        }
-                    });
-                if let Err(e) = spawned {
-                    status::error(&format!("cannot start signal thread: {e}"));
-                }
-            }
-            Err(e) => status::error(&format!("cannot watch signals: {e}")),
-        }
     }
 
     fn event_loop(&mut self) -> i32 {
@@ -417,7 +388,10 @@ impl Supervisor {
 
     /// The child has exited and its output is drained.
     fn on_child_exit(&mut self, status: ExitStatus) -> Option<i32> {
-        let pid = self.child.take().map(|r| r.pid);
+        let (pid, exited_at) = match self.child.take() {
+            Some(r) => (Some(r.pid), r.exited_at.unwrap_or_else(Instant::now)),
+            None => (None, Instant::now()),
+        };
         // Whatever comes next (a fix, a restart) starts from a sane screen: switch
         // off what the dead child left on, as on the way out. While a fix holds the
         // output, the reset queues behind the child's held bytes.
@@ -436,7 +410,7 @@ impl Supervisor {
             }
         }
         self.master = None;
-        self.router.set_target(None);
+        self.router.clear_child();
         self.emit(Ev::ChildExit {
             code: status.code,
             signal: status.signal,
@@ -451,7 +425,8 @@ impl Supervisor {
         // Its reader went away (`otorepair ... | head`): the broken pipe that
         // ended it is not a bug to fix.
         let reader_gone = self.output.reader_gone(1) || self.output.reader_gone(2);
-        if status.is_user_stop() || self.user_interrupted || reader_gone {
+        let interrupted = exit::interrupted_before(self.last_ctrl_c, exited_at);
+        if status.is_user_stop() || interrupted || reader_gone {
             status::debug(1, "the command was stopped by the user");
             return Some(status.shell_code());
         }
@@ -478,7 +453,6 @@ impl Supervisor {
     /// Starts the command again after a fix or a file change.
     fn restart(&mut self) -> Option<i32> {
         self.detector.reset();
-        self.user_interrupted = false;
         self.last_ctrl_c = None;
         match self.spawn() {
             Ok(pid) => {
@@ -496,122 +470,6 @@ impl Supervisor {
     fn restart_running(&mut self) -> Option<i32> {
         self.stop_child();
         self.restart()
-    }
-
-    fn on_ctrl_c(&mut self) -> Option<i32> {
-        if matches!(self.phase, Phase::WaitingForChange { .. }) {
-            return Some(130);
-        }
-        self.user_interrupted = true;
-        let now = Instant::now();
-        let double = self
-            .last_ctrl_c
-            .is_some_and(|prev| now.duration_since(prev) <= DOUBLE_CTRL_C);
-        self.last_ctrl_c = Some(now);
-        if double && self.child.as_ref().is_some_and(|r| r.exit.is_none()) {
-            status::debug(1, "Ctrl-C twice: stopping the command");
-            self.exit_signalled = true;
-            self.stop_child();
-            return Some(130);
-        }
-        None
-    }
-
-    fn on_signal(&mut self, sig: i32) -> Option<i32> {
-        match sig {
-            SIGWINCH => {
-                self.push_window_size();
-                None
-            }
-            SIGINT if matches!(self.phase, Phase::Fixing(_)) => {
-                // Pipe mode has no keyboard of ours: SIGINT aborts the fix.
-                self.abort_fix(false);
-                None
-            }
-            SIGINT => {
-                // From `kill -INT` (in PTY mode the keyboard's Ctrl-C is a byte): pass
-                // it on as if typed, with the same double-press rule.
-                if let Some(r) = self.child.as_ref().filter(|r| r.exit.is_none()) {
-                    crate::os::group::signal(r.pid, Signal::SIGINT);
-                }
-                self.on_ctrl_c()
-            }
-            SIGCONT => {
-                // Continued after a stop we did not cause (a background read got
-                // SIGTTIN, then `fg`): take the terminal again if it is ours.
-                if let (Some(raw), Some(fd)) = (self.raw.as_ref(), self.tty_fd) {
-                    if term::is_foreground(fd) {
-                        raw.reenter();
-                        self.push_window_size();
-                    }
-                }
-                None
-            }
-            SIGTERM | SIGHUP | SIGQUIT => {
-                status::debug(1, &format!("received signal {sig}: stopping the command"));
-                self.exit_signalled = true;
-                self.stop_child();
-                Some(128 + sig)
-            }
-            _ => None,
-        }
-    }
-
-    /// Restores the terminal exactly as it was and returns the exit code.
-    fn finish(&mut self, code: i32) -> i32 {
-        match std::mem::replace(&mut self.phase, Phase::Running) {
-            // Leaving in the middle of a fix or a triage: no agent outlives us, the
-            // panel is closed and what the command printed meanwhile is shown.
-            Phase::Fixing(run) => run.interrupt(),
-            Phase::Triaging { process, .. } => process.stop(),
-            _ => {}
-        }
-        self.emit(Ev::Exit { code });
-        self.drain_before_exit();
-        self.give_back_terminal(EXIT_STALL);
-        self.raw = None;
-        if self.cfg.mode == Mode::Pipe {
-            if let Some(fd) = self.tty_fd {
-                term::set_foreground(fd, nix::unistd::getpgrp());
-            }
-        }
-        code
-    }
-}
-
-impl Supervisor {
-    /// Before the modes reset and the way out: what the command printed reaches
-    /// the terminal. After a normal exit we wait as long as it takes, as the
-    /// command itself would have waited on a slow reader (`| less`, not
-    /// scrolled); a termination signal (the user giving up) ends the wait. When
-    /// a signal is why we exit, the wait is short.
-    fn drain_before_exit(&mut self) {
-        if self.exit_signalled {
-            self.output.drain(EXIT_STALL);
-            return;
-        }
-        while !self.output.drain(EXIT_STALL) {
-            let signalled = std::iter::from_fn(|| self.rx.try_recv().ok())
-                .any(|e| matches!(e, Event::Signal(SIGTERM | SIGHUP | SIGQUIT | SIGINT)));
-            if signalled {
-                return;
-            }
-        }
-    }
-
-    /// Switches off the modes the command left on (after its output, waiting up
-    /// to `stall` for a terminal that reads nothing) and restores the user's
-    /// settings. The modes stay recorded: a suspended child still has them.
-    pub(super) fn give_back_terminal(&self, stall: Duration) {
-        if self.raw.is_none() {
-            return;
-        }
-        let reset = self.modes.reset_sequence();
-        if !reset.is_empty() {
-            self.output.own_bytes(1, &reset);
-        }
-        self.output.drain(stall);
-        term::restore();
     }
 }
 
