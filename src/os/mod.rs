@@ -54,7 +54,7 @@ mod tests {
     #[test]
     fn an_exited_child_is_seen_exited_and_left_for_its_waiter() {
         let mut child = std::process::Command::new("sh")
-            .args(["-c", "read x"])
+            .args(["-c", "cat >/dev/null"])
             .stdin(std::process::Stdio::piped())
             .spawn()
             .expect("spawn sh");
