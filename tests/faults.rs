@@ -671,3 +671,35 @@ fn a_crash_long_after_a_caught_ctrl_c_is_a_crash() {
     t.expect("would fix");
     assert_eq!(t.wait(), 1);
 }
+
+/// The panic hook exists in debug builds only (what `cargo test` builds).
+#[cfg(debug_assertions)]
+#[test]
+fn a_panic_during_a_fix_stops_the_agent_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = "echo $$ > agent.pid; sleep 980.1 & echo $! > agent-child.pid; \
+                 cat >/dev/null; echo working; wait";
+    let mut t = Term::spawn(
+        &[
+            "--agent-cmd",
+            agent,
+            "--",
+            "sh",
+            "-c",
+            "sleep 980.2 & exit 3",
+        ],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![("OTOREPAIR_TEST_PANIC", "agent".into())],
+            ..Opts::default()
+        },
+    );
+    assert_eq!(t.wait(), 101);
+    assert!(t.text().contains("panicking on purpose"), "{}", t.text());
+    for (file, what) in [
+        ("agent.pid", "the fix agent"),
+        ("agent-child.pid", "its child"),
+    ] {
+        gone_within(pid_in(&dir.path().join(file)), 15, what);
+    }
+}

@@ -239,9 +239,7 @@ impl Supervisor {
             },
             backend: self.cfg.heal.backend.kind.name().to_string(),
         });
-        if std::env::var_os("OTOREPAIR_TEST_PANIC").is_some() {
-            panic!("OTOREPAIR_TEST_PANIC is set: panicking on purpose");
-        }
+        panic_here_for_tests("start");
         let code = self.event_loop();
         self.finish(code)
     }
@@ -315,7 +313,12 @@ impl Supervisor {
             Event::Input(InputEvent::Keys(keys)) => self.on_keys(&keys),
             Event::Input(InputEvent::End) => None,
             Event::Signal(sig) => self.on_signal(sig),
-            Event::Agent(token, out) => self.on_agent_output(token, out),
+            Event::Agent(token, out) => {
+                if matches!(out, crate::agent::AgentOutput::Stdout(_)) {
+                    panic_here_for_tests("agent");
+                }
+                self.on_agent_output(token, out)
+            }
             Event::Triage(token, result, took) => {
                 self.on_triage_done(token, result, took);
                 None
@@ -472,6 +475,21 @@ impl Supervisor {
         self.restart()
     }
 }
+
+/// Panics on purpose at `point` when `OTOREPAIR_TEST_PANIC` names it (`start`:
+/// once the command runs; `agent`: at a fix agent's first line), so the tests
+/// can check the panic path: terminal restored, command and agents stopped.
+/// Compiled into debug builds only (what `cargo test` builds); a release build
+/// has no such hook.
+#[cfg(debug_assertions)]
+fn panic_here_for_tests(point: &str) {
+    if std::env::var_os("OTOREPAIR_TEST_PANIC").is_some_and(|v| v == point) {
+        panic!("OTOREPAIR_TEST_PANIC={point}: panicking on purpose");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn panic_here_for_tests(_point: &str) {}
 
 /// When to stop waiting for the rest of a dead child's output: a quiet spell that
 /// starts no earlier than the exit (the waiter can report the exit before the
