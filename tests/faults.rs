@@ -703,3 +703,81 @@ fn a_panic_during_a_fix_stops_the_agent_too() {
         gone_within(pid_in(&dir.path().join(file)), 15, what);
     }
 }
+
+/// Runs otorepair with no terminal and a deadline (a hang is a failure, not a
+/// stuck test).
+fn run_within(args: &[&str], cwd: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("PATH", common::path_with_fakes())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = Started(cmd.spawn().expect("spawn otorepair"));
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    while child.0.try_wait().expect("try_wait").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "otorepair {args:?} hangs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut out = std::process::Output {
+        status: child.0.wait().expect("wait"),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    use std::io::Read;
+    if let Some(mut s) = child.0.stdout.take() {
+        let _ = s.read_to_end(&mut out.stdout);
+    }
+    if let Some(mut s) = child.0.stderr.take() {
+        let _ = s.read_to_end(&mut out.stderr);
+    }
+    out
+}
+
+#[test]
+fn a_settings_file_that_is_not_a_small_regular_file_is_one_error() {
+    for (what, make, needle) in [
+        (
+            "a device",
+            &(|p: &std::path::Path| std::os::unix::fs::symlink("/dev/zero", p).expect("symlink"))
+                as &dyn Fn(&std::path::Path),
+            "is not a regular file",
+        ),
+        (
+            "a FIFO",
+            &|p: &std::path::Path| {
+                nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .expect("mkfifo")
+            },
+            "is not a regular file",
+        ),
+        (
+            "a huge file",
+            &|p: &std::path::Path| {
+                std::fs::write(p, format!("# {}\n", "x".repeat(2 << 20))).expect("write")
+            },
+            "is larger than 1 MiB",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join(".otorepair.toml");
+        make(&file);
+        let home = dir.path().to_str().expect("utf-8 path");
+        for args in [&["--dry-run", "true"][..], &["config"]] {
+            let out = run_within(args, dir.path(), &[("HOME", home)]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what}, {args:?}: {err}");
+            assert!(
+                err.starts_with(&format!("otorepair: error: {}: {needle}", file.display())),
+                "{what}, {args:?}: {err}"
+            );
+        }
+    }
+}
