@@ -748,7 +748,7 @@ fn a_settings_file_that_is_not_a_small_regular_file_is_one_error() {
             "a device",
             &(|p: &std::path::Path| std::os::unix::fs::symlink("/dev/zero", p).expect("symlink"))
                 as &dyn Fn(&std::path::Path),
-            "is not a regular file",
+            "cannot read: not a regular file",
         ),
         (
             "a FIFO",
@@ -756,14 +756,14 @@ fn a_settings_file_that_is_not_a_small_regular_file_is_one_error() {
                 nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600))
                     .expect("mkfifo")
             },
-            "is not a regular file",
+            "cannot read: not a regular file",
         ),
         (
             "a huge file",
             &|p: &std::path::Path| {
                 std::fs::write(p, format!("# {}\n", "x".repeat(2 << 20))).expect("write")
             },
-            "is larger than 1 MiB",
+            "cannot read: larger than 1 MiB",
         ),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");

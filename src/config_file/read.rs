@@ -11,9 +11,9 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 pub(super) enum ReadError {
     #[error("no such file")]
     Missing,
-    #[error("is not a regular file")]
+    #[error("cannot read: not a regular file")]
     NotRegular,
-    #[error("is larger than 1 MiB")]
+    #[error("cannot read: larger than 1 MiB")]
     TooLarge,
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
