@@ -19,6 +19,8 @@ mod claude;
 mod codex;
 mod cursor;
 mod gemini;
+#[cfg(test)]
+mod properties;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -110,6 +112,11 @@ fn one_line(s: &str) -> String {
     cut(&sanitize(first), MAX_LINE_CHARS)
 }
 
+/// Most streamed text kept while waiting for the end of a line (and, for
+/// Cursor, to recognise repeats): far more than a line shows, bounded whatever
+/// the agent streams.
+const MAX_HELD_TEXT: usize = 64 * 1024;
+
 /// Joins streamed text chunks into whole lines.
 #[derive(Debug, Default)]
 struct TextLines {
@@ -117,13 +124,26 @@ struct TextLines {
 }
 
 impl TextLines {
-    /// Adds a chunk; returns the lines it completed.
+    /// Adds a chunk; returns the lines it completed. A line is shown cut (see
+    /// [`emit_text_line`]), so what is past [`MAX_HELD_TEXT`] is not kept.
     fn push(&mut self, chunk: &str, out: &mut Vec<AgentEvent>) {
-        self.pending.push_str(chunk);
-        while let Some(i) = self.pending.find('\n') {
-            let line: String = self.pending.drain(..=i).collect();
+        let mut rest = chunk;
+        while let Some(i) = rest.find('\n') {
+            self.append(&rest[..i]);
+            let line = std::mem::take(&mut self.pending);
             emit_text_line(&line, out);
+            rest = &rest[i + 1..];
         }
+        self.append(rest);
+    }
+
+    fn append(&mut self, text: &str) {
+        let room = MAX_HELD_TEXT.saturating_sub(self.pending.len());
+        let end = (0..=room.min(text.len()))
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        self.pending.push_str(&text[..end]);
     }
 
     /// Emits what is pending as a line (at a tool call, the result, or the end).
@@ -216,6 +236,12 @@ impl StreamParser {
             self.result_ok = Some(*ok);
         }
         out
+    }
+
+    /// Bytes of text the parser holds between lines (bounded).
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
+        self.text.pending.len() + self.cursor.held_bytes()
     }
 
     /// Call at the end of stdout: emits any text still waiting for a newline.
