@@ -2,7 +2,8 @@
 //! what otorepair started when otorepair itself dies without cleaning up
 //! (SIGKILL, the OOM killer, a crash that skips the panic hook).
 //!
-//! It is a re-exec of the otorepair binary (`otorepair --otorepair-guardian PID`),
+//! It is a re-exec of the otorepair binary (`otorepair --otorepair-guardian PID`,
+//! refused unless stdin is a pipe),
 //! so it works wherever otorepair runs, in its own process group (the terminal's
 //! signals do not reach it) with no terminal at all. Its stdin is a pipe whose
 //! only writer is otorepair: every process group otorepair starts (the command,
@@ -148,10 +149,16 @@ pub fn stop_all_now() {
 
 /// The guardian's `main`: `args` are those after [`ARG`]. Returns the exit code.
 pub fn serve(args: &[std::ffi::OsString]) -> i32 {
-    // Only ever started by otorepair, which names itself: run by hand, this is
-    // the unknown flag it looks like.
-    let parent = args.first().and_then(|a| a.to_str()?.parse::<i32>().ok());
-    if parent != Some(nix::unistd::getppid().as_raw()) {
+    // Only ever started by otorepair, with its pid and a pipe on stdin: run by
+    // hand (stdin a terminal), this is the unknown flag it looks like. The
+    // parent is not checked: otorepair may already be gone (killed at once),
+    // and then the announcements in the pipe are exactly what must be stopped.
+    let named = args.first().and_then(|a| a.to_str()?.parse::<i32>().ok());
+    let piped = nix::sys::stat::fstat(std::io::stdin().as_fd()).is_ok_and(|st| {
+        nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
+            == nix::sys::stat::SFlag::S_IFIFO
+    });
+    if named.is_none() || !piped {
         crate::status::fatal(&format!("unexpected argument '{ARG}'"), None);
         return 2;
     }

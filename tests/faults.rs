@@ -781,3 +781,38 @@ fn a_settings_file_that_is_not_a_small_regular_file_is_one_error() {
         }
     }
 }
+
+#[test]
+fn running_out_of_descriptors_is_said_plainly_never_a_panic() {
+    // From too few descriptors to enough: each limit fails cleanly somewhere
+    // (a pseudo-terminal that cannot be opened is said as such, not as the
+    // command missing) until the command runs.
+    let mut saw_pty_error = false;
+    for limit in 4..64u64 {
+        let mut cmd = std::process::Command::new(common::bin());
+        cmd.args(["--dry-run", "--pty", "--", "true"])
+            .env("PATH", common::path_with_fakes())
+            .stdin(std::process::Stdio::null());
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                let rl = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+                Ok(())
+            });
+        }
+        let out = cmd.output().expect("run otorepair");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "limit {limit}: {err}");
+        assert!(!err.contains("command not found"), "limit {limit}: {err}");
+        saw_pty_error |= err.contains("cannot open a pseudo-terminal");
+        if out.status.code() == Some(0) {
+            assert!(saw_pty_error, "never saw the pseudo-terminal error");
+            return;
+        }
+    }
+    panic!("otorepair never ran with up to 63 descriptors");
+}
