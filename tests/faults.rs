@@ -816,3 +816,29 @@ fn running_out_of_descriptors_is_said_plainly_never_a_panic() {
     }
     panic!("otorepair never ran with up to 63 descriptors");
 }
+
+#[test]
+fn keys_typed_during_a_crash_fix_reach_the_restarted_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("app.py"),
+        "import os\n\
+         if not os.path.exists('fixed'):\n    raise SystemExit('broken')\n\
+         print('ask', flush=True)\nprint('got', repr(input()))\n",
+    )
+    .unwrap();
+    // The agent finishes only once the test has typed.
+    let agent = "cat >/dev/null; while [ ! -e typed ]; do sleep 0.05; done; touch fixed";
+    let mut t = Term::spawn(
+        &["--agent-cmd", agent, "--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            ..Opts::default()
+        },
+    );
+    t.expect("Attempting fix");
+    t.send(b"hello\r");
+    std::fs::write(dir.path().join("typed"), "").unwrap();
+    t.expect("got 'hello'");
+    assert_eq!(t.wait(), 0);
+}

@@ -304,6 +304,10 @@ impl Supervisor {
             Phase::Fixing(_) => {
                 if keys.contains(&CTRL_C) {
                     self.abort_fix(false);
+                } else if self.child.is_none() {
+                    // Typed while the crashed command is being fixed: for the
+                    // restarted one, as typeahead would be.
+                    self.router.send_to_child(keys);
                 }
                 None
             }
