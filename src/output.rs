@@ -207,12 +207,16 @@ impl Output {
     /// command's chunks. Never waits; dropped if [`OWN_QUEUE`] bytes are waiting.
     pub fn own_bytes(self: &Arc<Self>, fd: RawFd, bytes: &[u8]) {
         let mut state = self.lock();
+        self.own_bytes_now(&mut state, fd, bytes);
+    }
+
+    fn own_bytes_now(self: &Arc<Self>, state: &mut State, fd: RawFd, bytes: &[u8]) {
         if state.queued_own + bytes.len() > OWN_QUEUE {
             state.dropped_own += bytes.len();
             return;
         }
         self.enqueue(
-            &mut state,
+            state,
             Chunk {
                 fd,
                 bytes: Arc::from(bytes),
@@ -289,14 +293,7 @@ impl Output {
                 Err(std::sync::TryLockError::WouldBlock) => None,
             };
             if let Some(mut state) = guard {
-                self.enqueue(
-                    &mut state,
-                    Chunk {
-                        fd,
-                        bytes: Arc::from(bytes),
-                        child: false,
-                    },
-                );
+                self.own_bytes_now(&mut state, fd, bytes);
                 break true;
             }
             if Instant::now() >= deadline {

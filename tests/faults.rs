@@ -16,6 +16,16 @@ fn spawn_py(extra: &[&str], code: &str, opts: Opts<'_>) -> Term {
     Term::spawn(&args, opts)
 }
 
+/// otorepair with `args`, the fake agents on PATH and no stdin; the test sets
+/// the rest (stdout, env, cwd).
+fn otorepair(args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.args(args)
+        .env("PATH", common::path_with_fakes())
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
 #[test]
 fn a_tab_past_the_line_cap_does_not_freeze_the_output() {
     // A 9000-character line, a TAB, then 3000 lines; and a cursor jump far to
@@ -67,12 +77,9 @@ fn every_mode_a_crashed_full_screen_program_left_on_is_switched_off() {
 #[test]
 fn a_non_utf8_environment_variable_is_fine() {
     use std::os::unix::ffi::OsStrExt;
-    let out = std::process::Command::new(common::bin())
-        .args(["--dry-run", "--", "true"])
-        .env("PATH", common::path_with_fakes())
+    let out = otorepair(&["--dry-run", "--", "true"])
         .env("X", std::ffi::OsStr::from_bytes(b"\xff"))
         .env(std::ffi::OsStr::from_bytes(b"Y\xfe_TOKEN"), "s3cr3t-value")
-        .stdin(std::process::Stdio::null())
         .output()
         .expect("run otorepair");
     assert_eq!(
@@ -99,11 +106,9 @@ fn a_closed_stdout_is_not_a_panic() {
         // `otorepair ... | true`: the reader is gone before anything is written.
         let (reader, writer) = cloexec_pipe();
         drop(reader);
-        let out = std::process::Command::new(common::bin())
-            .args(args)
+        let out = otorepair(args)
             .current_dir(dir.path())
             .env("HOME", dir.path())
-            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::from(writer))
             .stderr(std::process::Stdio::piped())
             .output()
@@ -369,19 +374,16 @@ fn sigkill_of_otorepair_in_pipe_mode_stops_the_whole_command() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The real command runs under sh -c, as its child: a parent-death signal on
     // the direct child would not reach it.
-    let mut otorepair = std::process::Command::new(common::bin())
-        .args([
-            "--dry-run",
-            "--no-pty",
-            "sleep 978.1 & echo $! > server.pid; wait",
-        ])
-        .current_dir(dir.path())
-        .env("PATH", common::path_with_fakes())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn otorepair");
+    let mut otorepair = otorepair(&[
+        "--dry-run",
+        "--no-pty",
+        "sleep 978.1 & echo $! > server.pid; wait",
+    ])
+    .current_dir(dir.path())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("spawn otorepair");
     let server = pid_in(&dir.path().join("server.pid"));
     otorepair.kill().expect("SIGKILL");
     otorepair.wait().expect("reap");
@@ -419,20 +421,17 @@ fn a_stalled_stdout_does_not_keep_otorepair_from_exiting() {
     // `otorepair ... | less`, and less is not scrolled: a pipe nobody reads.
     let (reader, writer) = cloexec_pipe();
     let mut otorepair = Started(
-        std::process::Command::new(common::bin())
-            .args([
-                "--dry-run",
-                "--",
-                "python3",
-                "-c",
-                "import sys\nwhile True: sys.stdout.write('x' * 99 + '\\n')",
-            ])
-            .env("PATH", common::path_with_fakes())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::from(writer))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn otorepair"),
+        otorepair(&[
+            "--dry-run",
+            "--",
+            "python3",
+            "-c",
+            "import sys\nwhile True: sys.stdout.write('x' * 99 + '\\n')",
+        ])
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn otorepair"),
     );
     let deadline = std::time::Instant::now() + common::DEADLINE;
     // Full enough that the terminal writer blocks (pages are not all packed).
@@ -470,20 +469,17 @@ fn a_reader_that_goes_away_ends_the_command_as_it_would_without_otorepair() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("agent.log");
     let mut otorepair = Started(
-        std::process::Command::new(common::bin())
-            .args([
-                "--",
-                "python3",
-                "-c",
-                "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.01)",
-            ])
-            .env("PATH", common::path_with_fakes())
-            .env("FAKE_AGENT_LOG", &log)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::from(writer))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn otorepair"),
+        otorepair(&[
+            "--",
+            "python3",
+            "-c",
+            "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.01)",
+        ])
+        .env("FAKE_AGENT_LOG", &log)
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn otorepair"),
     );
     let mut first = [0u8; 5];
     nix::unistd::read(&reader, &mut first).expect("read");
@@ -707,11 +703,8 @@ fn a_panic_during_a_fix_stops_the_agent_too() {
 /// Runs otorepair with no terminal and a deadline (a hang is a failure, not a
 /// stuck test).
 fn run_within(args: &[&str], cwd: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(common::bin());
-    cmd.args(args)
-        .current_dir(cwd)
-        .env("PATH", common::path_with_fakes())
-        .stdin(std::process::Stdio::null())
+    let mut cmd = otorepair(args);
+    cmd.current_dir(cwd)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     for (k, v) in env {
@@ -789,10 +782,7 @@ fn running_out_of_descriptors_is_said_plainly_never_a_panic() {
     // command missing) until the command runs.
     let mut saw_pty_error = false;
     for limit in 4..64u64 {
-        let mut cmd = std::process::Command::new(common::bin());
-        cmd.args(["--dry-run", "--pty", "--", "true"])
-            .env("PATH", common::path_with_fakes())
-            .stdin(std::process::Stdio::null());
+        let mut cmd = otorepair(&["--dry-run", "--pty", "--", "true"]);
         // SAFETY: setrlimit is async-signal-safe.
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
