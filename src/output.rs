@@ -1,17 +1,21 @@
 //! The one way bytes reach the user's terminal.
 //!
 //! Every byte for stdout or stderr (the command's output, otorepair's own lines,
-//! the overlay, the mode resets) goes into one queue, in order, and one writer
-//! thread writes it. That thread is the only code that ever blocks on the
+//! the overlay, the mode resets) goes out in one order, one write at a time: by
+//! the writer thread, or by the command's pump for its own chunk when nothing
+//! waits before it. Those two are the only code that ever blocks on the
 //! terminal: a terminal that stops reading (`otorepair ... | less` not scrolled,
-//! a frozen terminal window) stalls the writer and nothing else. Signals, keys,
+//! a frozen terminal window) stalls them and nothing else. Signals, keys,
 //! the event loop and the way out never wait on it, and the lock here is never
 //! held across a write.
 //!
 //! The queue is bounded, with a policy per side that can stall:
 //!
 //! - **The command's output** ([`Output::child_bytes`], from the pumps): when
-//!   [`CHILD_QUEUE`] bytes wait, the pump waits for room. That is back-pressure
+//!   nothing waits before a chunk, the pump writes it itself (outside the lock:
+//!   meanwhile our own lines queue behind it, and the writer thread waits its
+//!   turn); otherwise it is queued, and when [`CHILD_QUEUE`] bytes wait, the
+//!   pump waits for room. That is back-pressure
 //!   to the command, exactly what a slow terminal does to a program without
 //!   otorepair: no byte is lost, and the command's writes block as they would.
 //! - **otorepair's own bytes** ([`Output::own_bytes`], from the event loop): never
@@ -66,8 +70,13 @@ struct State {
     queue: VecDeque<Chunk>,
     queued_child: usize,
     queued_own: usize,
-    /// The writer is inside a write of a chunk taken off the queue.
+    /// The writer is inside a write of chunks taken off the queue.
     writing: bool,
+    /// The writer waits for work (so queueing must wake it).
+    writer_idle: bool,
+    /// Pumps waiting for room and drains waiting for the queue to empty (so a
+    /// write must wake them).
+    waiters: usize,
     /// Bytes handed to the terminal so far: progress, for [`Output::drain`].
     written: u64,
     held: Option<Held>,
@@ -82,10 +91,15 @@ struct State {
 #[derive(Default)]
 pub struct Output {
     state: Mutex<State>,
-    /// Signalled when work is queued (the writer waits on it) and when a chunk
-    /// has been written (pumps waiting for room and [`Output::drain`] do).
-    changed: Condvar,
+    /// Work was queued (the writer waits on it).
+    work: Condvar,
+    /// Bytes were written, or the queue's policy changed (pumps waiting for room
+    /// and [`Output::drain`] wait on it).
+    written: Condvar,
 }
+
+/// Most bytes the writer hands to one `writev`.
+const BATCH: usize = 256 * 1024;
 
 fn borrow(fd: RawFd) -> BorrowedFd<'static> {
     // SAFETY: only stdout/stderr are written here; they live as long as the process.
@@ -128,36 +142,76 @@ impl Output {
                 return;
             }
         }
-        self.changed.notify_all();
+        // Waking costs a system call: only when the writer sleeps.
+        if state.writer_idle {
+            self.work.notify_one();
+        }
     }
 
-    /// The writer thread: the only place that blocks on the terminal.
+    /// Waits for a write, as one of the `waiters` the writer wakes.
+    fn wait_written<'a>(&self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        state.waiters += 1;
+        state = self.written.wait(state).unwrap_or_else(|e| e.into_inner());
+        state.waiters -= 1;
+        state
+    }
+
+    /// The writer thread: writes what is queued, one batch at a time.
     fn writer(self: Arc<Self>) {
         let mut state = self.lock();
         loop {
-            let Some(chunk) = state.queue.pop_front() else {
-                state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+            // Idle while nothing waits, or while a pump writes its own chunk.
+            if state.queue.is_empty() || state.writing {
+                state.writer_idle = true;
+                state = self.work.wait(state).unwrap_or_else(|e| e.into_inner());
+                state.writer_idle = false;
                 continue;
-            };
+            }
+            // What waits for the same descriptor goes out in one write: under a
+            // steady stream the queue holds several chunks by the time the last
+            // write returns.
+            let fd = state.queue[0].fd;
+            let mut batch = Vec::new();
+            let mut size = 0;
+            while let Some(c) = state.queue.front() {
+                if c.fd != fd || (size > 0 && size + c.bytes.len() > BATCH) {
+                    break;
+                }
+                size += c.bytes.len();
+                batch.extend(state.queue.pop_front());
+            }
             state.writing = true;
             drop(state);
             // A closed terminal (EIO/EPIPE) must not stop the command from being
-            // drained: the chunk is dropped and the next one tried.
-            let result = write_all_fd(borrow(chunk.fd), &chunk.bytes);
+            // drained: the batch is dropped and the next one tried.
+            let result = write_all_vectored(borrow(fd), &batch);
             state = self.lock();
-            if let Err(e) = result {
-                if e.kind() == std::io::ErrorKind::BrokenPipe && (0..8).contains(&chunk.fd) {
-                    state.closed |= 1 << chunk.fd;
+            for c in &batch {
+                if c.child {
+                    state.queued_child -= c.bytes.len();
+                } else {
+                    state.queued_own -= c.bytes.len();
                 }
             }
-            state.writing = false;
-            state.written += chunk.bytes.len() as u64;
-            if chunk.child {
-                state.queued_child -= chunk.bytes.len();
-            } else {
-                state.queued_own -= chunk.bytes.len();
+            self.wrote(&mut state, fd, size, result);
+        }
+    }
+
+    /// Bookkeeping after a write by the writer or a pump: progress, a reader
+    /// gone, and whoever waits on it.
+    fn wrote(&self, state: &mut State, fd: RawFd, size: usize, result: std::io::Result<()>) {
+        if let Err(e) = result {
+            if e.kind() == std::io::ErrorKind::BrokenPipe && (0..8).contains(&fd) {
+                state.closed |= 1 << fd;
             }
-            self.changed.notify_all();
+        }
+        state.writing = false;
+        state.written += size as u64;
+        if state.waiters > 0 {
+            self.written.notify_all();
+        }
+        if state.writer_idle && !state.queue.is_empty() {
+            self.work.notify_one();
         }
     }
 
@@ -167,7 +221,18 @@ impl Output {
     pub fn child_bytes(self: &Arc<Self>, fd: RawFd, bytes: Arc<[u8]>) {
         let mut state = self.lock();
         while state.held.is_none() && state.queued_child >= CHILD_QUEUE && state.writer_started {
-            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+            state = self.wait_written(state);
+        }
+        if state.held.is_none() && state.queue.is_empty() && !state.writing {
+            // Nothing waits before it: the pump writes it itself, sparing a
+            // hand-over to the writer per chunk. Still never under the lock:
+            // meanwhile our own lines queue, and the writer waits its turn.
+            state.writing = true;
+            drop(state);
+            let result = write_all_fd(borrow(fd), &bytes);
+            let mut state = self.lock();
+            self.wrote(&mut state, fd, bytes.len(), result);
+            return;
         }
         self.child_bytes_now(&mut state, fd, bytes);
     }
@@ -232,7 +297,7 @@ impl Output {
             state.held = Some(Held::default());
         }
         // A pump waiting for room may go on: held output never waits.
-        self.changed.notify_all();
+        self.written.notify_all();
     }
 
     /// Queues everything held, in order, and goes back to passing output
@@ -273,11 +338,13 @@ impl Output {
             if left.is_zero() {
                 return false;
             }
+            state.waiters += 1;
             state = self
-                .changed
+                .written
                 .wait_timeout(state, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            state.waiters -= 1;
         }
     }
 
@@ -318,6 +385,30 @@ impl Output {
     }
 }
 
+/// Writes every chunk of `batch` fully to `fd` with as few `writev` calls as the
+/// descriptor allows, retrying on EINTR and waiting out EAGAIN (as
+/// [`write_all_fd`] does).
+fn write_all_vectored(fd: BorrowedFd<'_>, batch: &[Chunk]) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> = batch
+        .iter()
+        .map(|c| std::io::IoSlice::new(&c.bytes))
+        .collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match nix::sys::uio::writev(fd, rest) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => {
+                let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLOUT)];
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,12 +445,22 @@ mod tests {
                 }
             })
         };
-        // The pump fills the queue and waits; our own lines still never wait,
-        // and neither does holding, releasing or a bounded drain.
+        // The pump fills the pipe and blocks writing (outside the lock); our own
+        // lines still never wait, and neither does holding, releasing or a
+        // bounded drain.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while out.lock().queued_child < CHILD_QUEUE {
-            assert!(Instant::now() < deadline, "the queue never filled");
+        let mut available: libc::c_int = 0;
+        while available < 32 * 1024 || !out.lock().writing {
+            assert!(Instant::now() < deadline, "the pipe never filled");
             std::thread::sleep(Duration::from_millis(5));
+            // SAFETY: FIONREAD writes an int.
+            unsafe {
+                libc::ioctl(
+                    std::os::fd::AsRawFd::as_raw_fd(&reader),
+                    libc::FIONREAD,
+                    &mut available,
+                )
+            };
         }
         let started = Instant::now();
         for _ in 0..20_000 {
@@ -370,9 +471,8 @@ mod tests {
             out.take_dropped_own() > 0,
             "beyond the bound, own bytes are dropped"
         );
-        assert!(!pump.is_finished(), "the pump waits for room");
-        // Holding lets the waiting pump go on into the hold buffer; releasing
-        // queues it without waiting.
+        assert!(!pump.is_finished(), "the pump waits for the terminal");
+        // Holding and releasing do not wait either.
         out.hold();
         out.child_bytes(fd, chunk(10));
         out.release();

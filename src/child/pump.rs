@@ -103,7 +103,14 @@ fn screen_for<'a>(
 fn pump(mut sources: Vec<Source>, tx: SyncSender<Piece>, output: Arc<Output>) {
     let mut buf = vec![0u8; 64 * 1024];
     while !sources.is_empty() {
-        let ready = wait_readable(&sources);
+        // One stream (the PTY) has no order to keep: read at once, and poll only
+        // when there is nothing (a system call per chunk saved).
+        let single = sources.len() == 1;
+        let ready = if single {
+            vec![true]
+        } else {
+            wait_readable(&sources)
+        };
         let mut ended = Vec::new();
         for (i, source) in sources.iter_mut().enumerate().filter(|(i, _)| ready[*i]) {
             let n = match source.file.read(&mut buf) {
@@ -112,15 +119,14 @@ fn pump(mut sources: Vec<Source>, tx: SyncSender<Piece>, output: Arc<Output>) {
                     continue;
                 }
                 Ok(n) => n,
-                // Interrupted, or not readable after all (the PTY master is
-                // non-blocking, so that keys never block on it): poll again.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
-                    ) =>
-                {
-                    continue
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // Nothing yet (the PTY master is non-blocking, so that keys
+                // never block on it): wait for it.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if single {
+                        wait_readable(std::slice::from_ref(source));
+                    }
+                    continue;
                 }
                 // EIO: every slave fd is closed and the buffer is drained.
                 Err(_) => {
