@@ -3,9 +3,9 @@
 //! (SIGKILL, the OOM killer, a crash that skips the panic hook).
 //!
 //! It is a re-exec of the otorepair binary (`otorepair --otorepair-guardian PID`,
-//! refused unless stdin is a pipe),
-//! so it works wherever otorepair runs, in its own process group (the terminal's
-//! signals do not reach it) with no terminal at all. Its stdin is a pipe whose
+//! refused unless stdin is a pipe), so it works wherever otorepair runs, in its
+//! own process group (the terminal's signals do not reach it) with no terminal
+//! at all. Its stdin is a pipe whose
 //! only writer is otorepair: every process group otorepair starts (the command,
 //! each agent) is announced on it (`+PGID`) and withdrawn once stopped (`-PGID`).
 //! When otorepair dies, for whatever reason, the kernel closes the pipe; the

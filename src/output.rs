@@ -15,9 +15,9 @@
 //!   nothing waits before a chunk, the pump writes it itself (outside the lock:
 //!   meanwhile our own lines queue behind it, and the writer thread waits its
 //!   turn); otherwise it is queued, and when [`CHILD_QUEUE`] bytes wait, the
-//!   pump waits for room. That is back-pressure
-//!   to the command, exactly what a slow terminal does to a program without
-//!   otorepair: no byte is lost, and the command's writes block as they would.
+//!   pump waits for room. That is back-pressure to the command, exactly what a
+//!   slow terminal does to a program without otorepair: no byte is lost, and
+//!   the command's writes block as they would.
 //! - **otorepair's own bytes** ([`Output::own_bytes`], from the event loop): never
 //!   wait. Beyond [`OWN_QUEUE`] waiting bytes, new ones are dropped (a terminal
 //!   that reads nothing shows nothing anyway) and counted.
@@ -132,7 +132,8 @@ impl Output {
                 .name("terminal".into())
                 .spawn(move || me.writer());
             if spawned.is_err() {
-                // No thread: write in place (the old behaviour) rather than never.
+                // No thread (the system is out of them): write in place, under
+                // the lock, rather than never.
                 state.writer_started = false;
                 while let Some(c) = state.queue.pop_front() {
                     let _ = write_all_fd(borrow(c.fd), &c.bytes);
@@ -379,8 +380,9 @@ impl Output {
     }
 
     /// How many of otorepair's own bytes were dropped because the terminal did
-    /// not keep up (for a diagnostic once it does again).
-    pub fn take_dropped_own(&self) -> usize {
+    /// not keep up.
+    #[cfg(test)]
+    fn take_dropped_own(&self) -> usize {
         std::mem::take(&mut self.lock().dropped_own)
     }
 }
