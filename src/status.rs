@@ -1,5 +1,9 @@
 //! otorepair's own messages: `[otorepair] ...` status lines, warnings, errors, and
 //! verbose diagnostics, all written between the child's output chunks.
+//!
+//! Once [`init`] has run they go through [`crate::output`]'s queue, so writing
+//! one never waits on the terminal; before that (argument errors) they are
+//! written directly, when nothing else runs yet.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -103,7 +107,7 @@ pub fn fatal(msg: &str, hint: Option<&str>) {
     if let Some(hint) = hint {
         text.push_str(&format!("  hint: {hint}\n"));
     }
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    write_stderr(&text);
 }
 
 #[cfg(test)]
