@@ -387,28 +387,13 @@ impl Output {
     }
 }
 
-/// Writes every chunk of `batch` fully to `fd` with as few `writev` calls as the
-/// descriptor allows, retrying on EINTR and waiting out EAGAIN (as
-/// [`write_all_fd`] does).
+/// Writes every chunk of `batch` fully to `fd`.
 fn write_all_vectored(fd: BorrowedFd<'_>, batch: &[Chunk]) -> std::io::Result<()> {
     let mut slices: Vec<std::io::IoSlice<'_>> = batch
         .iter()
         .map(|c| std::io::IoSlice::new(&c.bytes))
         .collect();
-    let mut rest = &mut slices[..];
-    while !rest.is_empty() {
-        match nix::sys::uio::writev(fd, rest) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(nix::errno::Errno::EAGAIN) => {
-                let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLOUT)];
-                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
+    crate::term::write_all_slices(fd, &mut slices)
 }
 
 #[cfg(test)]

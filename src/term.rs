@@ -181,12 +181,19 @@ pub fn install_panic_hook(on_panic: impl Fn() + Send + Sync + 'static) {
 
 /// Writes `bytes` fully to `fd`, retrying on EINTR and waiting out EAGAIN (in case
 /// someone else set O_NONBLOCK on a shared descriptor).
-pub fn write_all_fd(fd: impl AsFd, mut bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_all_fd(fd: impl AsFd, bytes: &[u8]) -> std::io::Result<()> {
+    write_all_slices(fd, &mut [std::io::IoSlice::new(bytes)])
+}
+
+/// [`write_all_fd`] for several buffers, with as few `writev` calls as `fd`
+/// allows.
+pub fn write_all_slices(fd: impl AsFd, slices: &mut [std::io::IoSlice<'_>]) -> std::io::Result<()> {
     let fd = fd.as_fd();
-    while !bytes.is_empty() {
-        match nix::unistd::write(fd, bytes) {
+    let mut rest = slices;
+    while !rest.is_empty() {
+        match nix::sys::uio::writev(fd, rest) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
+            Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
             Err(nix::errno::Errno::EINTR) => {}
             Err(nix::errno::Errno::EAGAIN) => {
                 let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLOUT)];
