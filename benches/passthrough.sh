@@ -2,6 +2,8 @@
 # Passthrough benchmarks for the PTY shim, against `script` (util-linux), a raw
 # PTY copy with no parsing, measured in the same run on the same file.
 #   benches/passthrough.sh [MB]     (default 200)
+#   BASE=/other/otorepair benches/passthrough.sh [MB]   also measures that build
+#                                   (say, main's), interleaved in the same run
 # otorepair runs with --dry-run (detection on every byte, no agent needed).
 # Needs: script (util-linux), GNU time at /usr/bin/time. Builds --release first.
 set -euo pipefail
@@ -47,10 +49,19 @@ s=$(secs script -qfec "cat $file" /dev/null)
 o=$(secs "$bin" --dry-run --pty -- cat "$file")
 printf 'throughput  script: %6.1f MB/s   otorepair: %6.1f MB/s   ratio: %.2f\n' \
   "$(echo "$size / $s / 1000000" | bc -l)" "$(echo "$size / $o / 1000000" | bc -l)" "$(echo "$s / $o" | bc -l)"
+if [ -n "${BASE:-}" ]; then
+  b=$(secs "$BASE" --dry-run --pty -- cat "$file")
+  printf 'throughput  BASE: %6.1f MB/s   ratio to script: %.2f\n' \
+    "$(echo "$size / $b / 1000000" | bc -l)" "$(echo "$s / $b" | bc -l)"
+fi
 
 rs=$(/usr/bin/time -f %M script -qfec "cat $file" /dev/null 2>&1 >/dev/null </dev/null | tail -1)
 ro=$(/usr/bin/time -f %M "$bin" --dry-run --pty -- cat "$file" 2>&1 >/dev/null </dev/null | tail -1)
 echo "peak RSS    script: ${rs} KiB   otorepair: ${ro} KiB"
+if [ -n "${BASE:-}" ]; then
+  rb=$(/usr/bin/time -f %M "$BASE" --dry-run --pty -- cat "$file" 2>&1 >/dev/null </dev/null | tail -1)
+  echo "peak RSS    BASE: ${rb} KiB"
+fi
 
 cpu=$(/usr/bin/time -f '%U %S' "$bin" --dry-run --pty -- sleep 10 2>&1 >/dev/null </dev/null | tail -1)
 echo "idle CPU    otorepair wrapping 'sleep 10': $(echo "$cpu" | awk '{printf "%.0f ms", ($1+$2)*1000}') (user+sys)"
@@ -65,3 +76,7 @@ start() { # 200 runs -> mean ms
 ss=$(start script -qfec true /dev/null)
 so=$(start "$bin" --dry-run -- true)
 printf 'start-up    script -qfec true: %.2f ms   otorepair -- true: %.2f ms   difference: %+.2f ms\n' "$ss" "$so" "$(echo "$so - $ss" | bc -l)"
+if [ -n "${BASE:-}" ]; then
+  sb=$(start "$BASE" --dry-run -- true)
+  printf 'start-up    BASE -- true: %.2f ms\n' "$sb"
+fi

@@ -66,6 +66,18 @@ pub struct Resolver<'a> {
 /// A raw value and the name of where it came from.
 type Raw = Option<(String, String)>;
 
+/// An agent command given but blank is a mistake, not "no command": falling back
+/// to the default backend would run an agent the user did not choose.
+fn non_empty(raw: Raw) -> Result<Raw, UsageError> {
+    match raw {
+        Some((value, from)) if value.trim().is_empty() => Err(UsageError::new(
+            format!("{from} is empty"),
+            Some("give the command that reads the prompt on stdin, e.g. --agent-cmd \"aider --yes --message-file -\""),
+        )),
+        raw => Ok(raw),
+    }
+}
+
 impl<'a> Resolver<'a> {
     pub fn new(cli: &'a Cli, env: &'a dyn Fn(&str) -> Option<OsString>, files: &'a Loaded) -> Self {
         Resolver {
@@ -123,7 +135,12 @@ impl<'a> Resolver<'a> {
                 Some(v)
             }
             None => {
-                self.note("pty", "auto (stdout is a terminal)", "default");
+                let auto = if crate::term::is_tty(1) {
+                    "auto: pty (stdout is a terminal)"
+                } else {
+                    "auto: pipes (stdout is not a terminal)"
+                };
+                self.note("pty", auto, "default");
                 None
             }
         }
@@ -183,22 +200,18 @@ impl<'a> Resolver<'a> {
     /// Resolves every setting of the healing loop.
     pub fn heal_config(&mut self, workspace: &Path) -> Result<HealConfig, UsageError> {
         let cli = self.cli;
-        let agent_cmd = self
-            .raw(
-                cli.agent_cmd.as_deref(),
-                "--agent-cmd",
-                "OTOREPAIR_AGENT_CMD",
-                |s| s.agent_cmd.clone(),
-            )?
-            .filter(|(v, _)| !v.trim().is_empty());
-        let triage_cmd = self
-            .raw(
-                cli.triage_cmd.as_deref(),
-                "--triage-cmd",
-                "OTOREPAIR_TRIAGE_CMD",
-                |s| s.triage_cmd.clone(),
-            )?
-            .filter(|(v, _)| !v.trim().is_empty());
+        let agent_cmd = non_empty(self.raw(
+            cli.agent_cmd.as_deref(),
+            "--agent-cmd",
+            "OTOREPAIR_AGENT_CMD",
+            |s| s.agent_cmd.clone(),
+        )?)?;
+        let triage_cmd = non_empty(self.raw(
+            cli.triage_cmd.as_deref(),
+            "--triage-cmd",
+            "OTOREPAIR_TRIAGE_CMD",
+            |s| s.triage_cmd.clone(),
+        )?)?;
         let kind = match self.raw(
             cli.backend.as_deref(),
             "--backend",

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod config_file;
 pub mod detect;
+pub mod guardian;
 pub mod heal;
 pub mod input;
 pub mod line;
@@ -25,3 +26,13 @@ pub mod supervisor;
 pub mod term;
 pub mod text;
 pub mod watch;
+
+/// How many cases a property test runs: `n`, or `PROPTEST_CASES` when set (a
+/// longer fuzz run: `PROPTEST_CASES=200000 cargo test --lib properties`).
+#[cfg(test)]
+pub(crate) fn proptest_cases(n: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n)
+}

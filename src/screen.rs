@@ -1,10 +1,16 @@
 //! The screen: turns the child's raw output bytes into clean text lines.
 //!
 //! A [`vte`] parser removes escape sequences; `\r` moves back to column 0 so a
-//! progress bar yields its last state; backspace and simple cursor moves on the
-//! current line are honoured. It also tracks the terminal modes a child switches on
-//! (alternate screen, hidden cursor, mouse reporting, bracketed paste) so that
-//! otorepair can switch them off again if the child dies without doing so.
+//! progress bar yields its last state; backspace, TAB and simple cursor moves on
+//! the current line are honoured. It also tracks the terminal modes a child
+//! switches on (alternate screen, hidden cursor, mouse reporting, bracketed paste,
+//! the DEC line-drawing charset, a scroll region, ...) so that otorepair can
+//! switch them off again if the child dies without doing so.
+//!
+//! Whatever the bytes, memory is bounded: a row keeps at most [`MAX_LINE_BYTES`],
+//! the cursor column is capped at the same number (so no cursor move or TAB can
+//! run away), and vte is built without its `std` feature, which bounds its OSC
+//! buffer (1 KiB) instead of letting an unterminated OSC string grow forever.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -23,6 +29,22 @@ pub mod mode {
     pub const BRACKETED_PASTE: u32 = 1 << 3;
     pub const APP_CURSOR_KEYS: u32 = 1 << 4;
     pub const FOCUS_EVENTS: u32 = 1 << 5;
+    /// `ESC =`: the keypad sends application sequences.
+    pub const APP_KEYPAD: u32 = 1 << 6;
+    /// `ESC ( 0`: G0 is the DEC line-drawing set (letters print as box pieces).
+    pub const LINE_DRAWING: u32 = 1 << 7;
+    /// `SO` (0x0e): G1 is in use; `SI` goes back to G0.
+    pub const SHIFT_OUT: u32 = 1 << 8;
+    /// `CSI ? 7 l`: autowrap is off (long lines are cut at the margin).
+    pub const NO_AUTOWRAP: u32 = 1 << 9;
+    /// `CSI T ; B r`: a scroll region smaller than the screen.
+    pub const SCROLL_REGION: u32 = 1 << 10;
+    /// `CSI ? 6 h`: cursor addressing relative to the scroll region.
+    pub const ORIGIN: u32 = 1 << 11;
+    /// `CSI 4 h`: typed characters shift the rest of the row right.
+    pub const INSERT: u32 = 1 << 12;
+    /// `CSI N SP q` with N > 0: a cursor shape other than the user's default.
+    pub const CURSOR_STYLE: u32 = 1 << 13;
 }
 
 /// Modes shared between the output thread (which parses) and the code that
@@ -51,49 +73,86 @@ impl ModeFlags {
         self.0.store(0, Ordering::Relaxed);
     }
 
-    /// The escape sequences that switch `bits` on again (after a suspend).
+    /// The escape sequences that switch `bits` on again (after a suspend). Modes
+    /// whose value is unknown here (the scroll region's rows, the cursor shape)
+    /// come back with the repaint the child is made to do.
     pub fn set_sequence(bits: u32) -> Vec<u8> {
+        const ON: &[(u32, &[u8])] = &[
+            (mode::ALT_SCREEN, b"\x1b[?1049h"),
+            (mode::CURSOR_HIDDEN, b"\x1b[?25l"),
+            (mode::APP_CURSOR_KEYS, b"\x1b[?1h"),
+            (mode::APP_KEYPAD, b"\x1b="),
+            (mode::MOUSE, b"\x1b[?1000h"),
+            (mode::BRACKETED_PASTE, b"\x1b[?2004h"),
+            (mode::FOCUS_EVENTS, b"\x1b[?1004h"),
+            (mode::NO_AUTOWRAP, b"\x1b[?7l"),
+            (mode::INSERT, b"\x1b[4h"),
+            (mode::LINE_DRAWING, b"\x1b(0"),
+            (mode::SHIFT_OUT, b"\x0e"),
+        ];
         let mut out = Vec::new();
-        if bits & mode::ALT_SCREEN != 0 {
-            out.extend_from_slice(b"\x1b[?1049h");
-        }
-        if bits & mode::CURSOR_HIDDEN != 0 {
-            out.extend_from_slice(b"\x1b[?25l");
-        }
-        if bits & mode::APP_CURSOR_KEYS != 0 {
-            out.extend_from_slice(b"\x1b[?1h\x1b=");
-        }
-        if bits & mode::MOUSE != 0 {
-            out.extend_from_slice(b"\x1b[?1000h");
-        }
-        if bits & mode::BRACKETED_PASTE != 0 {
-            out.extend_from_slice(b"\x1b[?2004h");
+        for (bit, seq) in ON {
+            if bits & bit != 0 {
+                out.extend_from_slice(seq);
+            }
         }
         out
     }
 
     /// The escape sequences that switch off every mode the child left on, in an
-    /// order that leaves the main screen with a visible cursor. Empty when the child
-    /// left nothing on, so a well-behaved child gets no extra bytes.
+    /// order that leaves the main screen with a visible cursor where it was. Empty
+    /// when the child left nothing on, so a well-behaved child gets no extra bytes.
     pub fn reset_sequence(&self) -> Vec<u8> {
         let bits = self.get();
+        let on = |bit: u32| bits & bit != 0;
         let mut out = Vec::new();
-        if bits & mode::MOUSE != 0 {
+        if on(mode::MOUSE) {
             out.extend_from_slice(b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l");
         }
-        if bits & mode::BRACKETED_PASTE != 0 {
+        if on(mode::BRACKETED_PASTE) {
             out.extend_from_slice(b"\x1b[?2004l");
         }
-        if bits & mode::FOCUS_EVENTS != 0 {
+        if on(mode::FOCUS_EVENTS) {
             out.extend_from_slice(b"\x1b[?1004l");
         }
-        if bits & mode::APP_CURSOR_KEYS != 0 {
-            out.extend_from_slice(b"\x1b[?1l\x1b>");
+        if on(mode::APP_CURSOR_KEYS) {
+            out.extend_from_slice(b"\x1b[?1l");
         }
-        if bits & mode::ALT_SCREEN != 0 {
+        if on(mode::APP_KEYPAD) {
+            out.extend_from_slice(b"\x1b>");
+        }
+        if on(mode::INSERT) {
+            out.extend_from_slice(b"\x1b[4l");
+        }
+        if on(mode::SHIFT_OUT) {
+            out.push(0x0f);
+        }
+        if on(mode::LINE_DRAWING) {
+            out.extend_from_slice(b"\x1b(B");
+        }
+        // Both of these move the cursor home. On the alternate screen that does
+        // not matter (leaving it restores the main screen's cursor); on the main
+        // screen the scroll region is reset between a cursor save and restore.
+        if on(mode::ORIGIN) {
+            out.extend_from_slice(b"\x1b[?6l");
+        }
+        if on(mode::SCROLL_REGION) {
+            if on(mode::ALT_SCREEN) {
+                out.extend_from_slice(b"\x1b[r");
+            } else {
+                out.extend_from_slice(b"\x1b7\x1b[r\x1b8");
+            }
+        }
+        if on(mode::ALT_SCREEN) {
             out.extend_from_slice(b"\x1b[?1049l");
         }
-        if bits & mode::CURSOR_HIDDEN != 0 {
+        if on(mode::NO_AUTOWRAP) {
+            out.extend_from_slice(b"\x1b[?7h");
+        }
+        if on(mode::CURSOR_STYLE) {
+            out.extend_from_slice(b"\x1b[0 q");
+        }
+        if on(mode::CURSOR_HIDDEN) {
             out.extend_from_slice(b"\x1b[?25h");
         }
         out
@@ -263,43 +322,42 @@ impl LineState {
         if let Ok(text) = std::str::from_utf8(&run[..take]) {
             self.text.push_str(text);
             self.chars += take;
-            self.col += take;
-            self.byte_pos = self.text.len();
         }
+        // What did not fit is dropped, but the cursor moves on as for `put`.
+        self.col = (self.col + run.len()).min(MAX_LINE_BYTES);
+        self.byte_pos = self.text.len();
     }
 
+    /// Writes `c` at the cursor and moves it one column right. A character that
+    /// would take the row past [`MAX_LINE_BYTES`] is dropped, but the cursor still
+    /// moves (up to the cap): every caller makes progress, whatever the row holds.
     fn put(&mut self, c: char) {
         let len = c.len_utf8();
         if self.col >= self.chars {
             let pad = self.col - self.chars;
-            if self.text.len() + pad + len > MAX_LINE_BYTES {
-                return;
+            if self.text.len() + pad + len <= MAX_LINE_BYTES {
+                for _ in 0..pad {
+                    self.text.push(' ');
+                }
+                self.text.push(c);
+                self.chars = self.col + 1;
             }
-            for _ in 0..pad {
-                self.text.push(' ');
-            }
-            self.text.push(c);
-            self.chars = self.col + 1;
-            self.col += 1;
+            self.col = (self.col + 1).min(MAX_LINE_BYTES);
             self.byte_pos = self.text.len();
             return;
         }
         // Overwrite the character under the cursor.
         let old_len = utf8_len(self.text.as_bytes()[self.byte_pos]);
         if self.text.len() - old_len + len > MAX_LINE_BYTES {
+            self.byte_pos += old_len;
+            self.col += 1;
             return;
         }
-        if old_len == 1 && len == 1 {
-            let mut buf = [0u8; 1];
-            self.text
-                .replace_range(self.byte_pos..self.byte_pos + 1, c.encode_utf8(&mut buf));
-        } else {
-            let mut buf = [0u8; 4];
-            self.text.replace_range(
-                self.byte_pos..self.byte_pos + old_len,
-                c.encode_utf8(&mut buf),
-            );
-        }
+        let mut buf = [0u8; 4];
+        self.text.replace_range(
+            self.byte_pos..self.byte_pos + old_len,
+            c.encode_utf8(&mut buf),
+        );
         self.byte_pos += len;
         self.col += 1;
     }
@@ -309,6 +367,9 @@ impl LineState {
         self.col = col.min(MAX_LINE_BYTES);
         self.byte_pos = if self.col >= self.chars {
             self.text.len()
+        } else if self.text.len() == self.chars {
+            // All ASCII: columns are bytes.
+            self.col
         } else {
             self.text
                 .char_indices()
@@ -368,6 +429,12 @@ impl LineState {
             2004 => mode::BRACKETED_PASTE,
             1004 => mode::FOCUS_EVENTS,
             1 => mode::APP_CURSOR_KEYS,
+            6 => mode::ORIGIN,
+            7 => {
+                // ?7h is the default: "no autowrap" is the mode to undo.
+                self.modes.set(mode::NO_AUTOWRAP, !on);
+                return;
+            }
             _ => return,
         };
         if bits == mode::ALT_SCREEN && on {
@@ -408,12 +475,11 @@ impl vte::Perform for LineState {
             b'\n' | 0x0b | 0x0c => self.end_line(),
             b'\r' => self.set_col(0),
             0x08 => self.set_col(self.col.saturating_sub(1)),
-            b'\t' => {
-                let next = (self.col / 8 + 1) * 8;
-                while self.col < next {
-                    self.put(' ');
-                }
-            }
+            // A TAB moves to the next stop (every 8 columns); it writes nothing,
+            // as on a terminal. set_col caps the column, so this always ends.
+            b'\t' => self.set_col((self.col / 8 + 1) * 8),
+            0x0e => self.modes.set(mode::SHIFT_OUT, true),
+            0x0f => self.modes.set(mode::SHIFT_OUT, false),
             _ => {}
         }
     }
@@ -436,10 +502,27 @@ impl vte::Perform for LineState {
             }
             return;
         }
+        if intermediates == b" " && action == 'q' {
+            // DECSCUSR: 0 is the user's default cursor shape.
+            self.modes
+                .set(mode::CURSOR_STYLE, first_param(params, 0) != 0);
+            return;
+        }
         if !intermediates.is_empty() {
             return;
         }
         match action {
+            'h' | 'l' if params.iter().any(|p| p.first() == Some(&4)) => {
+                self.modes.set(mode::INSERT, action == 'h');
+            }
+            'r' => {
+                // DECSTBM without rows (or from row 1 to the default) is the
+                // whole screen again.
+                let top = first_param(params, 1);
+                let bottom = params.iter().nth(1).and_then(|p| p.first().copied());
+                let whole = top == 1 && matches!(bottom, None | Some(0));
+                self.modes.set(mode::SCROLL_REGION, !whole);
+            }
             'K' => self.erase_in_line(
                 params
                     .iter()
@@ -471,12 +554,19 @@ impl vte::Perform for LineState {
 
     fn esc_dispatch(&mut self, intermediates: &[u8], _ignore: bool, byte: u8) {
         self.ground = true;
-        if intermediates.is_empty() && byte == b'c' {
-            // RIS: a full reset switches every mode off.
-            self.modes.clear();
-            self.text.clear();
-            self.chars = 0;
-            self.set_col(0);
+        match (intermediates, byte) {
+            (b"", b'c') => {
+                // RIS: a full reset switches every mode off.
+                self.modes.clear();
+                self.text.clear();
+                self.chars = 0;
+                self.set_col(0);
+            }
+            (b"", b'=') => self.modes.set(mode::APP_KEYPAD, true),
+            (b"", b'>') => self.modes.set(mode::APP_KEYPAD, false),
+            // G0's character set: `0` is DEC line drawing, anything else is text.
+            (b"(", set) => self.modes.set(mode::LINE_DRAWING, set == b'0'),
+            _ => {}
         }
     }
 }
@@ -731,5 +821,149 @@ mod tests {
     fn tabs_expand_and_cursor_moves_keep_the_row() {
         let (lines, _) = lines_of(b"a\tb\n\x1b[5Gx\nab\x1b[1Dc\n");
         assert_eq!(lines, vec!["a       b", "    x", "ac"]);
+    }
+
+    #[test]
+    fn a_tab_at_the_line_cap_ends() {
+        // Once a row is full the cursor still moves, up to the cap: a TAB there
+        // used to wait forever for a column that never came.
+        let mut bytes = vec![b'x'; 9000];
+        bytes.extend_from_slice(b"\tafter\n\x1b[9999C\tjump\nnext\n");
+        let (lines, _) = lines_of(&bytes);
+        assert_eq!(
+            lines.len(),
+            2,
+            "{:?}",
+            lines.iter().map(String::len).collect::<Vec<_>>()
+        );
+        assert_eq!(lines[0].len(), MAX_LINE_BYTES);
+        assert_eq!(lines[1], "next");
+        // Non-ASCII rows take the same path.
+        let mut bytes = "é".repeat(5000).into_bytes();
+        bytes.extend_from_slice(b"\t\t\x08z\n");
+        let (lines, _) = lines_of(&bytes);
+        assert!(lines[0].len() <= MAX_LINE_BYTES);
+    }
+
+    #[test]
+    fn a_tab_moves_without_overwriting() {
+        let (lines, _) = lines_of(b"abcdefghij\r\tX\n");
+        assert_eq!(lines, vec!["abcdefghXj"]);
+    }
+
+    #[test]
+    fn modes_a_crashed_program_leaves_on_are_reset_and_only_those() {
+        let reset_of = |bytes: &[u8]| {
+            let (_, modes) = lines_of(bytes);
+            String::from_utf8(modes.reset_sequence()).unwrap()
+        };
+        // Each mode on its own: its reset, and nothing else.
+        for (on, reset) in [
+            (&b"\x1b(0"[..], "\x1b(B"),
+            (b"\x0e", "\x0f"),
+            (b"\x1b[?7l", "\x1b[?7h"),
+            (b"\x1b[?6h", "\x1b[?6l"),
+            (b"\x1b[4h", "\x1b[4l"),
+            (b"\x1b[2 q", "\x1b[0 q"),
+            (b"\x1b=", "\x1b>"),
+            (b"\x1b[?1h", "\x1b[?1l"),
+            (b"\x1b[3;20r", "\x1b7\x1b[r\x1b8"),
+        ] {
+            assert_eq!(reset_of(on), reset, "{on:?}");
+        }
+        // Switched off again by the program itself: nothing to reset.
+        for off in [
+            &b"\x1b(0x\x1b(B"[..],
+            b"\x0e\x0f",
+            b"\x1b[?7l\x1b[?7h",
+            b"\x1b[?6h\x1b[?6l",
+            b"\x1b[4h\x1b[4l",
+            b"\x1b[2 q\x1b[0 q",
+            b"\x1b=\x1b>",
+            b"\x1b[3;20r\x1b[r",
+            b"\x1b[?1049h\x1b[?25l\x1b[?1h\x1b=\x1b[4h\x1bc",
+        ] {
+            assert_eq!(reset_of(off), "", "{off:?}");
+        }
+        // On the alternate screen the scroll region is reset before leaving it.
+        let reset = reset_of(b"\x1b[?1049h\x1b[5;10r\x1b(0");
+        assert_eq!(reset, "\x1b(B\x1b[r\x1b[?1049l");
+        // After a suspend, the modes with known values come back.
+        let set =
+            ModeFlags::set_sequence(mode::LINE_DRAWING | mode::NO_AUTOWRAP | mode::APP_KEYPAD);
+        assert_eq!(set, b"\x1b=\x1b[?7l\x1b(0");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Pieces that reach the parser's interesting states (escape sequences cut
+        /// anywhere, OSC/DCS strings, UTF-8 and broken UTF-8, cursor moves, TABs,
+        /// long runs), mixed with arbitrary bytes.
+        fn stream() -> impl Strategy<Value = Vec<u8>> {
+            let piece = prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..16),
+                Just(b"\x1b[".to_vec()),
+                Just(b"\x1b]0;".to_vec()),
+                Just(b"\x1bP".to_vec()),
+                Just(b"\x1b\\".to_vec()),
+                Just(b"\x07".to_vec()),
+                Just(b"\t".to_vec()),
+                Just(b"\r".to_vec()),
+                Just(b"\n".to_vec()),
+                Just(b"\x08".to_vec()),
+                Just(b"\x1b[9999C".to_vec()),
+                Just(b"\x1b[3D".to_vec()),
+                Just(b"\x1b[1K".to_vec()),
+                Just(b"\x1b[?1049h".to_vec()),
+                Just(b"\x1b[?1049l".to_vec()),
+                Just(b"\x1b(0".to_vec()),
+                Just("\u{e9}\u{2713}".as_bytes().to_vec()),
+                Just(vec![0xe2, 0x9c]),
+                (1usize..12_000).prop_map(|n| vec![b'x'; n]),
+                (1usize..3_000).prop_map(|n| "\u{e9}".repeat(n).into_bytes()),
+            ];
+            proptest::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+        }
+
+        fn feed_in(bytes: &[u8], sizes: &[usize]) -> (Vec<String>, Screen) {
+            let mut screen = Screen::new(Stream::Pty, ModeFlags::default());
+            let mut out = Vec::new();
+            let mut rest = bytes;
+            let mut sizes = sizes.iter().cycle();
+            while !rest.is_empty() {
+                let n = (*sizes.next().unwrap_or(&1)).clamp(1, rest.len());
+                screen.feed(&rest[..n], &mut out);
+                // Bounded after every read, whatever came before.
+                assert!(screen.state.text.len() <= MAX_LINE_BYTES);
+                assert!(screen.state.col <= MAX_LINE_BYTES);
+                assert!(screen.carry.len() <= 3);
+                assert!(screen.state.lines.is_empty());
+                rest = &rest[n..];
+            }
+            screen.flush(&mut out);
+            (out.into_iter().map(|l| l.text).collect(), screen)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(256)))]
+
+            /// Any bytes, any chunking: it ends, stays bounded, and yields the
+            /// same lines as reading one byte at a time.
+            #[test]
+            fn any_chunking_gives_the_lines_of_byte_at_a_time(
+                bytes in stream(),
+                sizes in proptest::collection::vec(1usize..5000, 1..8),
+            ) {
+                let (chunked, _) = feed_in(&bytes, &sizes);
+                let (one_by_one, _) = feed_in(&bytes, &[1]);
+                prop_assert_eq!(&chunked, &one_by_one);
+                for line in &chunked {
+                    prop_assert!(line.len() <= MAX_LINE_BYTES);
+                    prop_assert!(!line.contains('\x1b'));
+                }
+            }
+        }
     }
 }

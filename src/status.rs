@@ -1,5 +1,9 @@
 //! otorepair's own messages: `[otorepair] ...` status lines, warnings, errors, and
 //! verbose diagnostics, all written between the child's output chunks.
+//!
+//! Once [`init`] has run they go through [`crate::output`]'s queue, so writing
+//! one never waits on the terminal; before that (argument errors) they are
+//! written directly, when nothing else runs yet.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -32,15 +36,11 @@ pub fn color() -> bool {
     COLOR.load(Ordering::Relaxed)
 }
 
-/// Removes control characters and escape sequences, so nothing printed by the child
-/// or an agent can drive the user's terminal through our lines.
+/// [`crate::text::sanitize`] on one line: nothing printed by the child or an agent
+/// can drive the user's terminal through our lines, and a newline in it does not
+/// start a line of its own (it becomes a space).
 pub fn sanitize(text: &str) -> String {
-    let text = text.replace('\t', " ");
-    let stripped = strip_ansi_escapes::strip(text.as_bytes());
-    String::from_utf8_lossy(&stripped)
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect()
+    crate::text::sanitize(text).replace('\n', " ")
 }
 
 fn newline() -> &'static str {
@@ -93,13 +93,21 @@ pub fn debug(level: u8, msg: &str) {
     }
 }
 
+/// Waits (up to a stall of `stall`) for the status lines already queued to reach
+/// the terminal: the last thing before the process exits.
+pub fn flush(stall: std::time::Duration) {
+    if let Some(out) = OUTPUT.get() {
+        out.drain(stall);
+    }
+}
+
 /// The fatal-error format for bad input: one line, then a hint.
 pub fn fatal(msg: &str, hint: Option<&str>) {
     let mut text = format!("otorepair: error: {msg}\n");
     if let Some(hint) = hint {
         text.push_str(&format!("  hint: {hint}\n"));
     }
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    write_stderr(&text);
 }
 
 #[cfg(test)]
@@ -111,5 +119,6 @@ mod tests {
         assert_eq!(sanitize("a\x1b[31mred\x1b[0m\x07b\r"), "aredb");
         assert_eq!(sanitize("\x1b]0;title\x07ok\tx"), "ok x");
         assert_eq!(sanitize("caf\u{e9}"), "caf\u{e9}");
+        assert_eq!(sanitize("one\ntwo\u{202e}"), "one two");
     }
 }

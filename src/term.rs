@@ -4,8 +4,13 @@
 //! signal path can restore them too (`tcsetattr` is async-signal-safe). We use
 //! `nix::sys::termios` directly rather than a TUI crate: we need the exact original
 //! `termios` to hand to the child's PTY and to restore byte for byte.
+//!
+//! Nothing here writes to the terminal (the modes a dead child left on are
+//! switched off through [`crate::output`], in order with its output) or waits on
+//! it: settings are restored with `TCSANOW`, since `TCSADRAIN` waits for the
+//! terminal to read what was written, forever if it reads nothing. Typed-ahead
+//! input is kept either way (only `TCSAFLUSH` discards it).
 
-use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::sync::Mutex;
 
@@ -14,14 +19,10 @@ use nix::pty::Winsize;
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use nix::sys::termios::{self, SetArg, Termios};
 
-use crate::screen::ModeFlags;
-
-/// What must be undone on the way out: the fd, its original settings, and the
-/// modes the child switched on that must be switched off again.
+/// What must be undone on the way out: the fd and its original settings.
 struct Saved {
     fd: RawFd,
     original: Termios,
-    modes: Option<ModeFlags>,
 }
 
 static SAVED: Mutex<Option<Saved>> = Mutex::new(None);
@@ -88,18 +89,13 @@ pub struct RawMode {
 }
 
 impl RawMode {
-    /// Saves the settings of `fd` and switches it to raw mode. `modes` are the
-    /// child's terminal modes to switch off on restore.
-    pub fn enter(fd: RawFd, modes: ModeFlags) -> nix::Result<RawMode> {
+    /// Saves the settings of `fd` and switches it to raw mode.
+    pub fn enter(fd: RawFd) -> nix::Result<RawMode> {
         let original = termios::tcgetattr(borrow(fd))?;
         let mut raw = original.clone();
         termios::cfmakeraw(&mut raw);
         if let Ok(mut saved) = SAVED.lock() {
-            *saved = Some(Saved {
-                fd,
-                original,
-                modes: Some(modes),
-            });
+            *saved = Some(Saved { fd, original });
         }
         termios::tcsetattr(borrow(fd), SetArg::TCSANOW, &raw)?;
         Ok(RawMode { _private: () })
@@ -128,8 +124,13 @@ impl Drop for RawMode {
     }
 }
 
-/// Restores the user's terminal: switches off the modes the child left on and puts
-/// back the original settings. Safe to call more than once and from any exit path.
+/// Whether raw mode is on (so there is a terminal whose modes to reset).
+pub fn raw_active() -> bool {
+    SAVED.try_lock().is_ok_and(|saved| saved.is_some())
+}
+
+/// Puts back the user's original terminal settings. Safe to call more than once
+/// and from any exit path; never waits on the terminal.
 pub fn restore() {
     // try_lock: a panic while the lock is held must not deadlock the hook.
     let Ok(saved) = SAVED.try_lock() else {
@@ -138,17 +139,8 @@ pub fn restore() {
     let Some(saved) = saved.as_ref() else {
         return;
     };
-    if let Some(modes) = &saved.modes {
-        let reset = modes.reset_sequence();
-        if !reset.is_empty() {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&reset);
-            let _ = out.flush();
-        }
-    }
     with_sigttou_blocked(|| {
-        // TCSADRAIN: let what we wrote reach the terminal first, keep typed-ahead input.
-        let _ = termios::tcsetattr(borrow(saved.fd), SetArg::TCSADRAIN, &saved.original);
+        let _ = termios::tcsetattr(borrow(saved.fd), SetArg::TCSANOW, &saved.original);
     });
 }
 
@@ -173,25 +165,35 @@ pub fn set_foreground(fd: RawFd, pgrp: nix::unistd::Pid) {
     });
 }
 
-/// Installs a panic hook that restores the terminal before the message is printed,
-/// so the message is readable and the shell is usable afterwards.
-pub fn install_panic_hook(on_panic: fn()) {
+/// Installs a panic hook: `on_panic` (stop what we started, reset the screen),
+/// then the terminal's settings are restored before the message is printed, so
+/// the message is readable and the shell usable. A panic on any thread ends
+/// otorepair (exit 101): half a supervisor would wait forever on a dead thread.
+pub fn install_panic_hook(on_panic: impl Fn() + Send + Sync + 'static) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         on_panic();
         restore();
         previous(info);
+        std::process::exit(101);
     }));
 }
 
 /// Writes `bytes` fully to `fd`, retrying on EINTR and waiting out EAGAIN (in case
 /// someone else set O_NONBLOCK on a shared descriptor).
-pub fn write_all_fd(fd: impl AsFd, mut bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_all_fd(fd: impl AsFd, bytes: &[u8]) -> std::io::Result<()> {
+    write_all_slices(fd, &mut [std::io::IoSlice::new(bytes)])
+}
+
+/// [`write_all_fd`] for several buffers, with as few `writev` calls as `fd`
+/// allows.
+pub fn write_all_slices(fd: impl AsFd, slices: &mut [std::io::IoSlice<'_>]) -> std::io::Result<()> {
     let fd = fd.as_fd();
-    while !bytes.is_empty() {
-        match nix::unistd::write(fd, bytes) {
+    let mut rest = slices;
+    while !rest.is_empty() {
+        match nix::sys::uio::writev(fd, rest) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
+            Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
             Err(nix::errno::Errno::EINTR) => {}
             Err(nix::errno::Errno::EAGAIN) => {
                 let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLOUT)];

@@ -1,17 +1,25 @@
-//! Running an agent CLI: its own process group, prompt on stdin, output by line.
+//! Running an agent CLI: its own session, prompt on stdin, output by line.
 //!
-//! The agent runs in a new process group so that stopping it reaches everything
-//! it started (a test run, a dev server it should not have started): `stop`
-//! sends SIGTERM to the group, waits up to [`STOP_GRACE`], then SIGKILLs it.
-//! Timeouts are the caller's: it calls [`AgentProcess::stop`]. [`run_blocking`]
-//! wraps this for the short plain-text triage call.
+//! The agent runs in a new session with no controlling terminal: stopping its
+//! process group reaches everything it started (a test run, a dev server it
+//! should not have started), and nothing it runs can write escape sequences to
+//! the user's terminal or be stopped reading it (`/dev/tty` fails to open).
+//! `stop` sends SIGTERM to the group, waits up to [`STOP_GRACE`], then SIGKILLs
+//! it; the group is announced to the [`crate::guardian`] until then, so it is
+//! stopped even if otorepair is killed. Timeouts are the caller's: it calls
+//! [`AgentProcess::stop`]. [`run_blocking`] wraps this for the short plain-text
+//! triage call.
+//!
+//! Memory is bounded whatever the agent prints: a stdout line longer than
+//! [`MAX_STDOUT_LINE`] is skipped (and replaced by a short notice), a stderr line
+//! is cut at [`MAX_STDERR_LINE`], and [`run_blocking`] keeps at most
+//! [`MAX_COLLECTED`] of each stream.
 
-use nix::errno::Errno;
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,8 +28,23 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::os::group;
+
 /// How long a stopped agent gets between SIGTERM and SIGKILL.
-pub const STOP_GRACE: Duration = Duration::from_secs(3);
+pub use crate::os::group::GRACE as STOP_GRACE;
+
+/// Longest stdout line passed on. Real agents print long JSON lines (Codex's
+/// `item.completed` carries a command's whole output: lines over 4 MiB were
+/// seen), so the cap is four times that; what is past it is a command's output
+/// no one reads in a panel, and skipping it costs at most a "failed" note.
+pub const MAX_STDOUT_LINE: usize = 16 * 1024 * 1024;
+
+/// Longest stderr line kept: stderr is only shown (in `-vv` and a failure's last
+/// line), so it is cut, not skipped.
+pub const MAX_STDERR_LINE: usize = 64 * 1024;
+
+/// Most of each stream [`run_blocking`] collects (a triage answer is a word).
+pub const MAX_COLLECTED: usize = 1024 * 1024;
 
 /// After the agent itself exits, how long its leftover children may keep its
 /// stdout open before they are killed so the run can finish.
@@ -62,7 +85,6 @@ pub enum AgentOutput {
 #[derive(Debug)]
 pub struct AgentProcess {
     pgid: Pid,
-    exited: Arc<AtomicBool>,
     finished: Arc<AtomicBool>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
 }
@@ -79,19 +101,21 @@ impl AgentProcess {
             .argv
             .split_first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty agent argv"))?;
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .current_dir(&cmd.cwd)
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()?;
+            .stderr(Stdio::piped());
+        crate::child::clean_start(&mut command, crate::child::Session::NoTerminal);
+        let mut child = command.spawn()?;
+        // A session leader leads its process group too.
         let pgid = Pid::from_raw(child.id() as i32);
+        crate::guardian::watch(pgid);
         let on_output = Arc::new(Mutex::new(on_output));
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        let exited = Arc::new(AtomicBool::new(false));
         let finished = Arc::new(AtomicBool::new(false));
 
         if let Some(mut stdin) = child.stdin.take() {
@@ -108,7 +132,17 @@ impl AgentProcess {
             let cb = Arc::clone(&on_output);
             let tx = done_tx.clone();
             thread::spawn(move || {
-                read_lines(out, |l| deliver(&cb, AgentOutput::Stdout(l)));
+                read_lines(out, MAX_STDOUT_LINE, |line, cut| {
+                    let line = match cut {
+                        None => line,
+                        Some(len) => format!(
+                            "[otorepair: skipped a line of {} MiB from the agent (over {} MiB)]",
+                            len >> 20,
+                            MAX_STDOUT_LINE >> 20
+                        ),
+                    };
+                    deliver(&cb, AgentOutput::Stdout(line));
+                });
                 let _ = tx.send(());
             });
         }
@@ -118,7 +152,10 @@ impl AgentProcess {
             let tail = Arc::clone(&stderr_tail);
             let tx = done_tx.clone();
             thread::spawn(move || {
-                read_lines(err, |l| {
+                read_lines(err, MAX_STDERR_LINE, |mut l, cut| {
+                    if cut.is_some() {
+                        l.push('…');
+                    }
                     if let Ok(mut t) = tail.lock() {
                         if t.len() == STDERR_TAIL_LINES {
                             t.pop_front();
@@ -132,10 +169,9 @@ impl AgentProcess {
         }
         drop(done_tx);
 
-        let (exited_w, finished_w) = (Arc::clone(&exited), Arc::clone(&finished));
+        let finished_w = Arc::clone(&finished);
         thread::spawn(move || {
             let outcome = wait_child(&mut child);
-            exited_w.store(true, Ordering::SeqCst);
             // Drain: give the readers time to reach EOF, then kill whatever
             // else in the group still holds the pipes open.
             let deadline = Instant::now() + DRAIN_GRACE;
@@ -145,7 +181,7 @@ impl AgentProcess {
                 match done_rx.recv_timeout(left) {
                     Ok(()) => remaining -= 1,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        let _ = killpg(pgid, Signal::SIGKILL);
+                        group::signal(pgid, Signal::SIGKILL);
                         // A descendant that left the group (setsid) may still
                         // hold a pipe: the exit is reported regardless.
                         for _ in 0..remaining {
@@ -160,16 +196,16 @@ impl AgentProcess {
             }
             // Whatever the agent left running in its group (a server it started
             // with --allow-shell, say) must not outlive its run and hold a port.
-            if group_alive(pgid) {
-                let _ = killpg(pgid, Signal::SIGKILL);
+            if group::alive(pgid) {
+                group::signal(pgid, Signal::SIGKILL);
             }
+            crate::guardian::release(pgid);
             deliver(&on_output, AgentOutput::Exited(outcome));
             finished_w.store(true, Ordering::SeqCst);
         });
 
         Ok(AgentProcess {
             pgid,
-            exited,
             finished,
             stderr_tail,
         })
@@ -196,19 +232,9 @@ impl AgentProcess {
     /// Stops the agent and everything in its process group: SIGTERM, up to
     /// [`STOP_GRACE`] for the group to go, then SIGKILL. Blocks meanwhile.
     pub fn stop(&self) {
-        if self.is_finished() && !group_alive(self.pgid) {
-            return;
-        }
-        let _ = killpg(self.pgid, Signal::SIGTERM);
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            // The leader must be reaped (by the waiter thread) and the rest gone.
-            if self.exited.load(Ordering::SeqCst) && !group_alive(self.pgid) {
-                return;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        let _ = killpg(self.pgid, Signal::SIGKILL);
+        // "Gone" includes the leader being reaped, by the waiter thread.
+        group::stop(&[self.pgid], STOP_GRACE);
+        crate::guardian::release(self.pgid);
     }
 }
 
@@ -218,10 +244,6 @@ fn deliver<F: FnMut(AgentOutput)>(cb: &Mutex<F>, out: AgentOutput) {
     if let Ok(mut f) = cb.lock() {
         f(out);
     }
-}
-
-fn group_alive(pgid: Pid) -> bool {
-    !matches!(killpg(pgid, None), Err(Errno::ESRCH))
 }
 
 fn wait_child(child: &mut Child) -> ExitOutcome {
@@ -235,23 +257,45 @@ fn wait_child(child: &mut Child) -> ExitOutcome {
     }
 }
 
-/// Reads `r` line by line with no length cap; invalid UTF-8 is replaced.
-fn read_lines<R: Read>(r: R, mut each: impl FnMut(String)) {
-    let mut reader = BufReader::new(r);
-    let mut buf = Vec::new();
+/// Reads `r` line by line; invalid UTF-8 is replaced. A line longer than `cap`
+/// bytes is passed on cut to `cap`, with its whole length; the rest of it is read
+/// and dropped, so memory stays at `cap` whatever the line.
+fn read_lines<R: Read>(r: R, cap: usize, mut each: impl FnMut(String, Option<usize>)) {
+    let mut reader = BufReader::with_capacity(64 * 1024, r);
+    let mut line = Vec::new();
+    let mut len = 0usize;
+    let mut emit = |line: &mut Vec<u8>, len: &mut usize| {
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        let text = match String::from_utf8(std::mem::take(line)) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        let cut = (*len > cap).then_some(*len);
+        *len = 0;
+        each(text, cut);
+    };
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {
-                while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                    buf.pop();
-                }
-                each(String::from_utf8_lossy(&buf).into_owned());
-            }
+        let chunk = match reader.fill_buf() {
+            Ok([]) => break,
+            Ok(chunk) => chunk,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
+        };
+        let newline = chunk.iter().position(|&b| b == b'\n');
+        let part = &chunk[..newline.unwrap_or(chunk.len())];
+        let room = cap.saturating_sub(line.len());
+        line.extend_from_slice(&part[..part.len().min(room)]);
+        len += part.len();
+        let used = newline.map_or(chunk.len(), |i| i + 1);
+        reader.consume(used);
+        if newline.is_some() {
+            emit(&mut line, &mut len);
         }
+    }
+    if len > 0 {
+        emit(&mut line, &mut len);
     }
 }
 
@@ -290,6 +334,14 @@ pub fn spawn_collecting(
     Ok((Arc::new(process), Collector { rx }))
 }
 
+/// Appends a line to what [`Collector::wait`] keeps, up to [`MAX_COLLECTED`].
+fn collect(into: &mut String, line: &str) {
+    if into.len() + line.len() < MAX_COLLECTED {
+        into.push_str(line);
+        into.push('\n');
+    }
+}
+
 /// The output of a process started by [`spawn_collecting`].
 pub struct Collector {
     rx: mpsc::Receiver<AgentOutput>,
@@ -312,14 +364,8 @@ impl Collector {
                     .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             };
             match msg {
-                Ok(AgentOutput::Stdout(l)) => {
-                    stdout.push_str(&l);
-                    stdout.push('\n');
-                }
-                Ok(AgentOutput::Stderr(l)) => {
-                    stderr.push_str(&l);
-                    stderr.push('\n');
-                }
+                Ok(AgentOutput::Stdout(l)) => collect(&mut stdout, &l),
+                Ok(AgentOutput::Stderr(l)) => collect(&mut stderr, &l),
                 Ok(AgentOutput::Exited(outcome)) => {
                     return Ok(BlockingOutput {
                         outcome,
@@ -531,5 +577,62 @@ mod tests {
         assert_eq!(tail.len(), STDERR_TAIL_LINES);
         assert_eq!(tail.last().map(String::as_str), Some("e49"));
         assert_eq!(tail[0], "e30");
+    }
+
+    #[test]
+    fn a_line_past_the_cap_is_cut_and_its_length_told() {
+        let input = b"short\r\n0123456789abcdef\nlast without newline";
+        let mut got = Vec::new();
+        read_lines(&input[..], 8, |l, cut| got.push((l, cut)));
+        assert_eq!(
+            got,
+            vec![
+                ("short".to_string(), None),
+                ("01234567".to_string(), Some(16)),
+                ("last wit".to_string(), Some(20)),
+            ]
+        );
+        // Lines cross read boundaries (64 KiB) whole.
+        let long = format!("{}\n{}\n", "x".repeat(200_000), "y".repeat(10));
+        let mut got = Vec::new();
+        read_lines(long.as_bytes(), 1 << 20, |l, cut| got.push((l.len(), cut)));
+        assert_eq!(got, vec![(200_000, None), (10, None)]);
+    }
+
+    #[test]
+    fn a_stdout_line_past_the_cap_becomes_a_notice_and_memory_stays_bounded() {
+        let out = run_blocking(
+            &sh(&format!(
+                "head -c {} /dev/zero | tr '\\0' x; echo; echo next; head -c 100000 /dev/zero | tr '\\0' e >&2",
+                MAX_STDOUT_LINE + 10
+            )),
+            String::new(),
+            Duration::from_secs(60),
+        )
+        .expect("spawn sh");
+        assert_eq!(
+            out.stdout,
+            "[otorepair: skipped a line of 16 MiB from the agent (over 16 MiB)]\nnext\n"
+        );
+        assert_eq!(
+            out.stderr.chars().count(),
+            MAX_STDERR_LINE + 2,
+            "cut, with an ellipsis"
+        );
+    }
+
+    #[test]
+    fn the_agent_has_no_controlling_terminal() {
+        // Whatever otorepair's own terminal, the agent's session has none: opening
+        // /dev/tty fails at once instead of stopping the agent or reaching the user.
+        let out = run_blocking(
+            &sh("if (: </dev/tty) 2>/dev/null; then echo tty; else echo no-tty; fi; ps -o sid= -p $$; echo $$"),
+            String::new(),
+            Duration::from_secs(10),
+        )
+        .expect("spawn sh");
+        let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+        assert_eq!(lines[0], "no-tty");
+        assert_eq!(lines[1], lines[2], "the agent leads its own session");
     }
 }

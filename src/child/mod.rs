@@ -3,26 +3,22 @@
 
 mod pipe;
 mod pty;
+mod pump;
 mod spawn;
 
 pub use pipe::spawn_pipe;
 pub use pty::{spawn_pty, PtyOptions};
-pub use spawn::spawn_failure;
+pub(crate) use spawn::{clean_start, Session};
+pub use spawn::{spawn_failure, SpawnError};
 
 use std::fs::File;
-use std::io::Read;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
 
-use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::line::{Line, Stream};
-use crate::output::Output;
-use crate::screen::{ModeFlags, Screen};
+use crate::line::Line;
 
 /// What to run: a shell command line (`sh -c`) or a program with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +104,7 @@ impl ExitStatus {
 pub enum ChildEvent {
     /// A chunk of output passed through; the clean lines it completed.
     Output(Vec<Line>),
-    /// The output stream ended (EOF/EIO): everything the child wrote has been read.
+    /// Every output stream ended (EOF/EIO): everything the child wrote has been read.
     OutputEnd,
     /// The child stopped (Ctrl-Z).
     Stopped,
@@ -119,69 +115,6 @@ pub enum ChildEvent {
 pub struct Child {
     pub pid: Pid,
     pub master: Option<Arc<File>>,
-    /// Output pumps still running (1 for a PTY, 2 for pipes).
-    pub pumps: usize,
-}
-
-/// Chunks in flight between a pump and its parser: enough to ride out a burst,
-/// small enough to bound memory (at most 64 x 64 KiB).
-const PARSE_QUEUE: usize = 64;
-
-/// Reads one output stream of the child until its end, passing every byte to the
-/// terminal. A second thread parses a copy into clean lines, so the passthrough
-/// never waits on parsing (on two cores the two run side by side); it only waits
-/// if the parser falls a whole queue behind.
-pub(crate) fn start_pump(
-    mut source: File,
-    out_fd: RawFd,
-    stream: Stream,
-    output: Arc<Output>,
-    modes: ModeFlags,
-    report: impl Fn(ChildEvent) + Send + 'static,
-) {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PARSE_QUEUE);
-    let parser = thread::Builder::new()
-        .name(format!("screen-{}", stream.label()))
-        .spawn(move || {
-            let mut screen = Screen::new(stream, modes);
-            for chunk in rx {
-                let mut lines = Vec::new();
-                screen.feed(&chunk, &mut lines);
-                report(ChildEvent::Output(lines));
-            }
-            let mut lines = Vec::new();
-            screen.flush(&mut lines);
-            if !lines.is_empty() {
-                report(ChildEvent::Output(lines));
-            }
-            report(ChildEvent::OutputEnd);
-        });
-    if let Err(e) = parser {
-        crate::status::error(&format!("cannot start output parser thread: {e}"));
-        return;
-    }
-    let spawned = thread::Builder::new()
-        .name(format!("pump-{}", stream.label()))
-        .spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = match source.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    // EIO: every slave fd is closed and the buffer is drained.
-                    Err(_) => break,
-                };
-                output.child_bytes(out_fd, &buf[..n]);
-                if tx.send(buf[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-            // Dropping the sender ends the parser, which then reports OutputEnd.
-        });
-    if let Err(e) = spawned {
-        crate::status::error(&format!("cannot start output thread: {e}"));
-    }
 }
 
 /// Waits for the child on its own thread; reports stops (Ctrl-Z) and the exit.
@@ -216,34 +149,4 @@ pub(crate) fn start_waiter(pid: Pid, report: impl Fn(ChildEvent) + Send + 'stati
     if let Err(e) = spawned {
         crate::status::error(&format!("cannot start waiter thread: {e}"));
     }
-}
-
-/// Whether any process of the group is left.
-pub fn group_alive(pgid: Pid) -> bool {
-    killpg(pgid, None).is_ok()
-}
-
-/// Sends `signal` to the child's whole process group (grandchildren too), and
-/// SIGCONT so a stopped group can act on a terminating signal.
-pub fn signal_group(pgid: Pid, signal: Signal) {
-    let _ = killpg(pgid, signal);
-    let stops_or_continues = matches!(
-        signal,
-        Signal::SIGKILL | Signal::SIGCONT | Signal::SIGSTOP | Signal::SIGTSTP
-    );
-    if !stops_or_continues {
-        let _ = killpg(pgid, Signal::SIGCONT);
-    }
-}
-
-/// Waits until the group is gone, up to `deadline`; true if it is.
-pub fn wait_group_gone(pgid: Pid, deadline: Instant) -> bool {
-    // Bounded and only during a stop: the kernel has no "group empty" notification.
-    while group_alive(pgid) {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-    true
 }

@@ -2,7 +2,6 @@
 //! parsed with its stream kept; stdin is inherited.
 
 use std::fs::File;
-use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::Stdio;
@@ -10,8 +9,9 @@ use std::sync::Arc;
 
 use nix::unistd::Pid;
 
+use super::pump::{start_output, Source};
 use super::spawn::{command, Session};
-use super::{start_pump, start_waiter, Child, ChildEvent, CommandSpec};
+use super::{start_waiter, Child, ChildEvent, CommandSpec, SpawnError};
 use crate::line::Stream;
 use crate::output::Output;
 use crate::screen::ModeFlags;
@@ -26,12 +26,12 @@ pub fn spawn_pipe(
     output: Arc<Output>,
     modes: ModeFlags,
     report: impl Fn(ChildEvent) + Send + Clone + 'static,
-) -> io::Result<Child> {
+) -> Result<Child, SpawnError> {
     let mut cmd = command(spec, cwd, Session::Group(foreground_tty));
     cmd.stdin(Stdio::inherit())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
+    let mut child = cmd.spawn().map_err(SpawnError::Exec)?;
     let pid = Pid::from_raw(child.id() as i32);
     if let Some(fd) = foreground_tty {
         // Done in both processes so neither order of scheduling leaves a gap.
@@ -41,26 +41,17 @@ pub fn spawn_pipe(
     let stdout = child.stdout.take().map(|s| File::from(OwnedFd::from(s)));
     let stderr = child.stderr.take().map(|s| File::from(OwnedFd::from(s)));
     drop(child);
-    let mut pumps = 0;
-    if let Some(stdout) = stdout {
-        start_pump(
-            stdout,
-            1,
-            Stream::Stdout,
-            output.clone(),
-            modes.clone(),
-            report.clone(),
-        );
-        pumps += 1;
-    }
-    if let Some(stderr) = stderr {
-        start_pump(stderr, 2, Stream::Stderr, output, modes, report.clone());
-        pumps += 1;
-    }
+    let sources = [(stdout, 1, Stream::Stdout), (stderr, 2, Stream::Stderr)]
+        .into_iter()
+        .filter_map(|(file, out_fd, stream)| {
+            Some(Source {
+                file: file?,
+                out_fd,
+                stream,
+            })
+        })
+        .collect();
+    start_output(sources, output, modes, report.clone());
     start_waiter(pid, report);
-    Ok(Child {
-        pid,
-        master: None,
-        pumps,
-    })
+    Ok(Child { pid, master: None })
 }

@@ -17,8 +17,9 @@ use nix::pty::{openpty, Winsize};
 use nix::sys::termios::Termios;
 use nix::unistd::Pid;
 
+use super::pump::{start_output, Source};
 use super::spawn::{command, set_cloexec, Session};
-use super::{start_pump, start_waiter, Child, ChildEvent, CommandSpec};
+use super::{start_waiter, Child, ChildEvent, CommandSpec, SpawnError};
 use crate::line::Stream;
 use crate::output::Output;
 use crate::screen::ModeFlags;
@@ -32,6 +33,9 @@ pub struct PtyOptions<'a> {
 
 /// Spawns `spec` in a new PTY. Output goes through `output` to stdout and is
 /// reported as lines; the exit is reported by a waiter thread.
+///
+/// The master is non-blocking (it is ours alone, unlike fd 0): keys written to
+/// a command that reads none must never block the thread that writes them.
 pub fn spawn_pty(
     spec: &CommandSpec,
     cwd: &Path,
@@ -39,29 +43,43 @@ pub fn spawn_pty(
     output: Arc<Output>,
     modes: ModeFlags,
     report: impl Fn(ChildEvent) + Send + Clone + 'static,
-) -> io::Result<Child> {
-    let pty = openpty(Some(&opts.size), opts.termios).map_err(io::Error::from)?;
+) -> Result<Child, SpawnError> {
+    let pty =
+        openpty(Some(&opts.size), opts.termios).map_err(|e| SpawnError::Pty(io::Error::from(e)))?;
     set_cloexec(pty.master.as_raw_fd());
     set_cloexec(pty.slave.as_raw_fd());
+    set_nonblocking(&pty.master).map_err(SpawnError::Pty)?;
+    let master = File::from(pty.master);
+    let reader = master.try_clone().map_err(SpawnError::Pty)?;
     let child = {
         // The command holds copies of the slave until it is dropped; all of them
         // must be closed here or the master never reports the end of output.
         let mut cmd = command(spec, cwd, Session::PtyLeader);
-        cmd.stdin(Stdio::from(pty.slave.try_clone()?))
-            .stdout(Stdio::from(pty.slave.try_clone()?))
+        let slave = |fd: &std::os::fd::OwnedFd| fd.try_clone().map_err(SpawnError::Pty);
+        cmd.stdin(Stdio::from(slave(&pty.slave)?))
+            .stdout(Stdio::from(slave(&pty.slave)?))
             .stderr(Stdio::from(pty.slave));
-        cmd.spawn()?
+        cmd.spawn().map_err(SpawnError::Exec)?
     };
     let pid = Pid::from_raw(child.id() as i32);
     // The waiter thread reaps it with waitpid; std's handle is not used for that.
     drop(child);
-    let master = File::from(pty.master);
-    let reader = master.try_clone()?;
-    start_pump(reader, 1, Stream::Pty, output, modes, report.clone());
+    let source = Source {
+        file: reader,
+        out_fd: 1,
+        stream: Stream::Pty,
+    };
+    start_output(vec![source], output, modes, report.clone());
     start_waiter(pid, report);
     Ok(Child {
         pid,
         master: Some(Arc::new(master)),
-        pumps: 1,
     })
+}
+
+fn set_nonblocking(fd: &impl std::os::fd::AsFd) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
 }

@@ -17,6 +17,24 @@ pub(crate) enum Session {
     /// New process group; if `Some(fd)`, it also becomes the terminal's foreground
     /// group so it can read the terminal and receive Ctrl-C as it would in a shell.
     Group(Option<i32>),
+    /// New session without a controlling terminal (the agents): nothing it runs
+    /// can write to the user's terminal through `/dev/tty` or be stopped reading
+    /// it; opening `/dev/tty` fails (ENXIO) instead.
+    NoTerminal,
+}
+
+/// Sets `cmd` up as every process otorepair starts is: default signal
+/// dispositions, an empty signal mask, no inherited descriptor beyond 0-2, and
+/// the session or group `session` says.
+///
+/// It also announces its process group to the [`crate::guardian`] before it runs
+/// anything, so that no moment exists in which otorepair could die and leave it.
+pub(crate) fn clean_start(cmd: &mut Command, session: Session) {
+    let guardian = crate::guardian::pipe_fd();
+    // SAFETY: the closure only makes async-signal-safe system calls.
+    unsafe {
+        cmd.pre_exec(move || clean_slate(session, guardian));
+    }
 }
 
 /// Builds the command for `spec` with otorepair's environment additions.
@@ -29,15 +47,12 @@ pub(crate) fn command(spec: &CommandSpec, cwd: &Path, session: Session) -> Comma
         .env("PYTHONUNBUFFERED", "1")
         // Lets shell integration see it is already inside otorepair.
         .env("OTOREPAIR", "1");
-    // SAFETY: the closure only makes async-signal-safe system calls.
-    unsafe {
-        cmd.pre_exec(move || clean_slate(session));
-    }
+    clean_start(&mut cmd, session);
     cmd
 }
 
 /// Runs in the child between fork and exec.
-fn clean_slate(session: Session) -> io::Result<()> {
+fn clean_slate(session: Session, guardian: Option<i32>) -> io::Result<()> {
     // SAFETY: plain system calls on this process, all async-signal-safe.
     unsafe {
         // Signal handlers are reset by exec, but an inherited blocked mask and
@@ -67,6 +82,11 @@ fn clean_slate(session: Session) -> io::Result<()> {
                     return Err(io::Error::last_os_error());
                 }
             }
+            Session::NoTerminal => {
+                if libc::setsid() < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             Session::Group(foreground) => {
                 if libc::setpgid(0, 0) < 0 {
                     return Err(io::Error::last_os_error());
@@ -78,6 +98,10 @@ fn clean_slate(session: Session) -> io::Result<()> {
                     libc::signal(libc::SIGTTOU, libc::SIG_DFL);
                 }
             }
+        }
+        // Its own group now exists: the guardian must know before it runs.
+        if let Some(fd) = guardian {
+            crate::guardian::announce_from_child(fd);
         }
         // No descriptor of ours may leak into the command (it would keep pipes and
         // the PTY open): mark everything above stderr close-on-exec.
@@ -104,9 +128,27 @@ pub(crate) fn set_cloexec(fd: i32) {
     }
 }
 
+/// Why the command could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// No pseudo-terminal (or none set up): otorepair's problem, not the command's.
+    #[error("cannot open a pseudo-terminal: {0}")]
+    Pty(#[source] io::Error),
+    /// The command itself could not be executed.
+    #[error("{0}")]
+    Exec(#[source] io::Error),
+}
+
 /// A spawn error in the shell's words, with the shell's exit code: the user sees
-/// what they would without otorepair.
-pub fn spawn_failure(spec: &CommandSpec, err: &io::Error) -> (String, i32) {
+/// what they would without otorepair. A pseudo-terminal that cannot be opened is
+/// said as such (exit 1), never as the command missing.
+pub fn spawn_failure(spec: &CommandSpec, err: &SpawnError) -> (String, i32) {
+    let err = match err {
+        SpawnError::Pty(_) => {
+            return (format!("{err} (--no-pty runs the command without one)"), 1);
+        }
+        SpawnError::Exec(e) => e,
+    };
     let name = match spec {
         CommandSpec::Argv(argv) => argv[0].clone(),
         CommandSpec::Shell(_) => "/bin/sh".into(),
@@ -115,5 +157,22 @@ pub fn spawn_failure(spec: &CommandSpec, err: &io::Error) -> (String, i32) {
         io::ErrorKind::NotFound => (format!("{name}: command not found"), 127),
         io::ErrorKind::PermissionDenied => (format!("{name}: Permission denied"), 126),
         _ => (format!("{name}: {err}"), 126),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pty_that_cannot_be_opened_is_not_a_missing_command() {
+        let spec = CommandSpec::Argv(vec!["app".into()]);
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        let (msg, code) = spawn_failure(&spec, &SpawnError::Pty(missing));
+        assert!(msg.starts_with("cannot open a pseudo-terminal"), "{msg}");
+        assert_eq!(code, 1);
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        let (msg, code) = spawn_failure(&spec, &SpawnError::Exec(missing));
+        assert_eq!((msg.as_str(), code), ("app: command not found", 127));
     }
 }

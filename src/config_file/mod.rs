@@ -22,6 +22,9 @@
 //! toml's and regex's complaints into [`ConfigError`]s with file, line and key.
 
 mod errors;
+#[cfg(test)]
+mod properties;
+mod read;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -34,6 +37,8 @@ use toml::Spanned;
 use crate::agent::BackendKind;
 use crate::cli::UsageError;
 use errors::{line_of, regex_reason, toml_error};
+pub use read::MAX_FILE_BYTES;
+use read::{read_small_file, ReadError};
 
 /// The project file's name, looked up in the workspace.
 pub const PROJECT_FILE: &str = ".otorepair.toml";
@@ -273,10 +278,10 @@ pub fn load_file(path: &Path) -> Result<Option<FileSettings>, ConfigError> {
         message,
         hint: None,
     };
-    let bytes = match std::fs::read(path) {
+    let bytes = match read_small_file(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(whole(format!("cannot read: {e}"))),
+        Err(ReadError::Missing) => return Ok(None),
+        Err(e) => return Err(whole(e.to_string())),
     };
     let text = String::from_utf8(bytes).map_err(|e| {
         whole(format!(

@@ -221,8 +221,16 @@ impl Supervisor {
         let (summary, fp) = match &block {
             Some(b) => (b.summary.clone(), b.fingerprint.clone()),
             None => {
-                // No recognisable error: identify it by how it ended and its last line.
-                let last = context.iter().rev().find(|l| !l.trim().is_empty());
+                // No recognisable error: identify it by how it ended and its last
+                // line, on stderr when it wrote any (in pipe mode the last line of
+                // both streams depends on timing; stderr's own order does not).
+                let any_stderr = context_lines.iter().any(|l| l.stream == Stream::Stderr);
+                let last = context_lines
+                    .iter()
+                    .rev()
+                    .filter(|l| !any_stderr || l.stream == Stream::Stderr)
+                    .map(|l| &l.text)
+                    .find(|l| !l.trim().is_empty());
                 let summary = match last {
                     Some(l) => format!("command {how}: {}", clip(l.trim(), 160)),
                     None => format!("command {how} without output"),
@@ -343,6 +351,10 @@ impl Supervisor {
             Phase::Fixing(_) => {
                 if keys.contains(&CTRL_C) {
                     self.abort_fix(false);
+                } else if self.child.is_none() {
+                    // Typed while the crashed command is being fixed: for the
+                    // restarted one, as typeahead would be.
+                    self.router.send_to_child(keys);
                 }
                 None
             }

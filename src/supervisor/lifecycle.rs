@@ -1,7 +1,6 @@
 //! The child's life cycle: spawning a generation, its window size, suspending
 //! with it (Ctrl-Z), and stopping its whole process group.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -10,11 +9,13 @@ use signal_hook::consts::signal::{SIGQUIT, SIGTERM};
 
 use crate::child::{self, ChildEvent, PtyOptions};
 use crate::cli::Mode;
+use crate::os::group;
 use crate::screen::ModeFlags;
 use crate::status;
 use crate::term;
 
-use super::{Event, Running, Supervisor, CHILD_PGID, STOP_GRACE};
+use super::exit::EXIT_STALL;
+use super::{Event, Running, Supervisor, STOP_GRACE};
 
 impl Supervisor {
     /// Starts a new generation of the child. On failure returns the exit code a
@@ -22,8 +23,12 @@ impl Supervisor {
     pub(super) fn spawn(&mut self) -> Result<Pid, i32> {
         self.gen += 1;
         let gen = self.gen;
-        let tx = self.tx.clone();
+        let (tx, router) = (self.tx.clone(), self.router.clone());
         let report = move |e: ChildEvent| {
+            if let ChildEvent::Exited(_) = e {
+                // Before anyone hears of it: keys typed from now on are not its.
+                router.child_exited(gen);
+            }
             let _ = tx.send(Event::Child(gen, e));
         };
         self.modes.clear();
@@ -58,13 +63,15 @@ impl Supervisor {
         };
         match spawned {
             Ok(c) => {
-                CHILD_PGID.store(c.pid.as_raw(), Ordering::SeqCst);
-                self.router.set_target(c.master.clone());
+                crate::guardian::watch(c.pid);
+                if let Some(master) = &c.master {
+                    self.router.set_child(gen, master.clone(), c.pid);
+                }
                 self.master = c.master;
                 self.child = Some(Running {
                     gen,
                     pid: c.pid,
-                    pumps_open: c.pumps,
+                    output_ended: false,
                     exit: None,
                     last_output: Instant::now(),
                     exited_at: None,
@@ -107,10 +114,7 @@ impl Supervisor {
     /// a shell job would; on `fg`, take it again and continue the child.
     pub(super) fn suspend_with_child(&mut self, pid: Pid) {
         let modes = self.modes.get();
-        if self.raw.is_some() {
-            let _exclusive = self.output.exclusive();
-            term::restore();
-        }
+        self.give_back_terminal(EXIT_STALL);
         if self.cfg.mode == Mode::Pipe {
             if let Some(fd) = self.tty_fd {
                 term::set_foreground(fd, nix::unistd::getpgrp());
@@ -140,7 +144,7 @@ impl Supervisor {
         } else {
             self.push_window_size();
         }
-        child::signal_group(pid, Signal::SIGCONT);
+        group::signal(pid, Signal::SIGCONT);
     }
 
     /// Stops the child's whole process group: SIGTERM, a grace period, SIGKILL, and
@@ -150,7 +154,7 @@ impl Supervisor {
             return;
         };
         let (pid, gen) = (running.pid, running.gen);
-        child::signal_group(pid, Signal::SIGTERM);
+        group::signal(pid, Signal::SIGTERM);
         let mut exited = running.exit.is_some();
         let deadline = Instant::now() + STOP_GRACE;
         while !exited {
@@ -170,26 +174,18 @@ impl Supervisor {
             }
         }
         // Grandchildren may outlive the leader: the group as a whole must go.
-        if !child::wait_group_gone(
-            pid,
-            Instant::now() + Duration::from_millis(if exited { 300 } else { 0 }),
-        ) {
-            child::signal_group(pid, Signal::SIGKILL);
-            child::wait_group_gone(pid, Instant::now() + Duration::from_secs(2));
+        let settle = Duration::from_millis(if exited { 300 } else { 0 });
+        if !group::wait_gone(&[pid], Instant::now() + settle) {
+            group::stop(&[pid], Duration::ZERO);
         }
         self.child = None;
-        CHILD_PGID.store(0, Ordering::SeqCst);
+        crate::guardian::release(pid);
     }
 }
 
-/// Stops whatever is left of a process group: SIGTERM, grace, SIGKILL.
+/// Stops whatever is left of the command's process group: SIGTERM, grace,
+/// SIGKILL; then the guardian can forget it.
 pub(super) fn stop_group(pgid: Pid) {
-    if !child::group_alive(pgid) {
-        return;
-    }
-    child::signal_group(pgid, Signal::SIGTERM);
-    if !child::wait_group_gone(pgid, Instant::now() + STOP_GRACE) {
-        child::signal_group(pgid, Signal::SIGKILL);
-        child::wait_group_gone(pgid, Instant::now() + Duration::from_secs(2));
-    }
+    group::stop(&[pgid], STOP_GRACE);
+    crate::guardian::release(pgid);
 }

@@ -4,6 +4,7 @@
 //! paths, `lifecycle` the child, `startup` the checks before it starts.
 
 mod environment;
+mod exit;
 mod fix;
 mod fix_run;
 mod heal;
@@ -20,17 +21,15 @@ use startup::check_backend;
 
 use std::collections::{HashMap, HashSet};
 
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use signal_hook::consts::signal::{SIGCONT, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 
 use crate::agent::{AgentOutput, BlockingOutput};
-use crate::child::{self, ChildEvent, ExitStatus};
+use crate::child::{ChildEvent, ExitStatus};
 use crate::cli::{Config, Mode};
 use crate::detect::{DetectSettings, Detector};
 use crate::heal::attempt::{Finished, Prepared};
@@ -45,23 +44,13 @@ use crate::term::{self, RawMode};
 use heal::Phase;
 
 /// How long a stopped child gets between SIGTERM and SIGKILL.
-pub const STOP_GRACE: Duration = Duration::from_secs(3);
-/// Two Ctrl-C within this window stop the child even if it ignores SIGINT.
-const DOUBLE_CTRL_C: Duration = Duration::from_secs(1);
+pub use crate::os::group::GRACE as STOP_GRACE;
 /// After the child exits, how long output may keep trickling in (a grandchild can
 /// hold the PTY open) before we stop waiting for the end of output.
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
 const DRAIN_MAX: Duration = Duration::from_secs(2);
-
-/// The child's process group, for the panic hook (which cannot reach the supervisor).
-static CHILD_PGID: AtomicI32 = AtomicI32::new(0);
-
-fn panic_stop_child() {
-    let pgid = CHILD_PGID.load(Ordering::SeqCst);
-    if pgid > 0 {
-        child::signal_group(Pid::from_raw(pgid), Signal::SIGTERM);
-    }
-}
+/// How long the panic hook waits for the modes reset to be written.
+const PANIC_WRITE: Duration = Duration::from_millis(500);
 
 /// Everything that can happen, on one channel.
 #[derive(Debug)]
@@ -88,7 +77,8 @@ pub enum Event {
 struct Running {
     gen: u64,
     pid: Pid,
-    pumps_open: usize,
+    /// Every output stream ended.
+    output_ended: bool,
     exit: Option<ExitStatus>,
     last_output: Instant,
     exited_at: Option<Instant>,
@@ -108,9 +98,12 @@ pub struct Supervisor {
     gen: u64,
     child: Option<Running>,
     master: Option<Arc<std::fs::File>>,
+    /// The user's last Ctrl-C (forwarded to the child, or SIGINT to us): an
+    /// exit soon after it is their stop, not a crash (see `exit::INTERRUPT_WINDOW`).
     last_ctrl_c: Option<Instant>,
-    /// Set once the user pressed Ctrl-C: whatever follows is a stop, not a crash.
-    user_interrupted: bool,
+    /// otorepair is exiting because of a signal (or a double Ctrl-C): the way
+    /// out does not wait long on the terminal.
+    exit_signalled: bool,
     detector: Detector,
     breaker: Breaker,
     events: Option<EventLog>,
@@ -140,7 +133,7 @@ impl Supervisor {
     /// Checks everything that can be wrong before the command starts.
     pub fn new(cfg: Config) -> Result<Self, StartupError> {
         let (tx, rx) = mpsc::channel();
-        let output = Arc::new(Output::default());
+        let output = Output::new();
         status::init(cfg.verbosity, output.clone());
         let tty_fd = (term::is_tty(0) && term::is_foreground(0)).then_some(0);
         let user_termios = tty_fd.and_then(term::get_termios);
@@ -163,7 +156,17 @@ impl Supervisor {
         if !cfg.heal.dry_run {
             check_backend(&cfg)?;
         }
-        let env: Vec<(String, String)> = std::env::vars().collect();
+        // vars() panics on a name or value that is not UTF-8; such a secret is
+        // matched as the screen decodes it (invalid bytes replaced), so the lossy
+        // form is the one to mask.
+        let env: Vec<(String, String)> = std::env::vars_os()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
         let breaker = Breaker::new(cfg.heal.max_attempts);
         Ok(Supervisor {
             cfg,
@@ -179,7 +182,7 @@ impl Supervisor {
             child: None,
             master: None,
             last_ctrl_c: None,
-            user_interrupted: false,
+            exit_signalled: false,
             detector,
             breaker,
             events,
@@ -196,11 +199,25 @@ impl Supervisor {
 
     /// Runs the command until otorepair should exit; returns the exit code.
     pub fn run(mut self) -> i32 {
-        term::install_panic_hook(panic_stop_child);
+        // Whatever we start from here on is stopped if we die: by the guardian
+        // after a SIGKILL, by the panic hook after a panic.
+        if let Err(e) = crate::guardian::start() {
+            status::debug(
+                1,
+                &format!("no guardian ({e}): a SIGKILL would leave processes running"),
+            );
+        }
+        let (output, modes) = (self.output.clone(), self.modes.clone());
+        term::install_panic_hook(move || {
+            crate::guardian::stop_all_now();
+            if term::raw_active() {
+                output.write_on_panic(1, &modes.reset_sequence(), PANIC_WRITE);
+            }
+        });
         self.start_signal_thread();
         if self.cfg.mode == Mode::Pty {
             if let Some(fd) = self.tty_fd {
-                match RawMode::enter(fd, self.modes.clone()) {
+                match RawMode::enter(fd) {
                     Ok(raw) => self.raw = Some(raw),
                     Err(e) => {
                         status::debug(1, &format!("cannot switch the terminal to raw mode: {e}"))
@@ -238,34 +255,9 @@ impl Supervisor {
             },
             backend: self.cfg.heal.backend.kind.name().to_string(),
         });
-        if std::env::var_os("OTOREPAIR_TEST_PANIC").is_some() {
-            panic!("OTOREPAIR_TEST_PANIC is set: panicking on purpose");
-        }
+        panic_here_for_tests("start");
         let code = self.event_loop();
         self.finish(code)
-    }
-
-    fn start_signal_thread(&self) {
-        let tx = self.tx.clone();
-        match signal_hook::iterator::Signals::new([
-            SIGWINCH, SIGTERM, SIGHUP, SIGQUIT, SIGINT, SIGCONT,
-        ]) {
-            Ok(mut signals) => {
-                let spawned = std::thread::Builder::new()
-                    .name("signals".into())
-                    .spawn(move || {
-                        for sig in signals.forever() {
-                            if tx.send(Event::Signal(sig)).is_err() {
-                                break;
-                            }
-                        }
-                    });
-                if let Err(e) = spawned {
-                    status::error(&format!("cannot start signal thread: {e}"));
-                }
-            }
-            Err(e) => status::error(&format!("cannot watch signals: {e}")),
-        }
     }
 
     fn event_loop(&mut self) -> i32 {
@@ -335,7 +327,7 @@ impl Supervisor {
             Event::Input(InputEvent::Suspend) => {
                 if let Some(r) = self.child.as_ref().filter(|r| r.exit.is_none()) {
                     let pid = r.pid;
-                    child::signal_group(pid, Signal::SIGSTOP);
+                    crate::os::group::signal(pid, Signal::SIGSTOP);
                     self.suspend_with_child(pid);
                 }
                 None
@@ -343,7 +335,12 @@ impl Supervisor {
             Event::Input(InputEvent::Keys(keys)) => self.on_keys(&keys),
             Event::Input(InputEvent::End) => None,
             Event::Signal(sig) => self.on_signal(sig),
-            Event::Agent(token, out) => self.on_agent_output(token, out),
+            Event::Agent(token, out) => {
+                if matches!(out, crate::agent::AgentOutput::Stdout(_)) {
+                    panic_here_for_tests("agent");
+                }
+                self.on_agent_output(token, out)
+            }
             Event::Triage(token, result, took) => {
                 self.on_triage_done(token, result, took);
                 None
@@ -374,7 +371,7 @@ impl Supervisor {
                 let opened = !had_block && self.detector.deadline().is_some();
                 self.tree.on_output(pid, now, opened);
             }
-            ChildEvent::OutputEnd => running.pumps_open = running.pumps_open.saturating_sub(1),
+            ChildEvent::OutputEnd => running.output_ended = true,
             ChildEvent::Stopped => {
                 // Stopped by us (Ctrl-Z) and already continued, or by someone else:
                 // only the latter suspends otorepair here.
@@ -391,7 +388,7 @@ impl Supervisor {
         }
         let running = self.child.as_ref()?;
         match running.exit {
-            Some(status) if running.pumps_open == 0 => self.on_child_exit(status),
+            Some(status) if running.output_ended => self.on_child_exit(status),
             _ => None,
         }
     }
@@ -429,15 +426,17 @@ impl Supervisor {
 
     /// The child has exited and its output is drained.
     fn on_child_exit(&mut self, status: ExitStatus) -> Option<i32> {
-        let pid = self.child.take().map(|r| r.pid);
-        CHILD_PGID.store(0, Ordering::SeqCst);
+        let (pid, exited_at) = match self.child.take() {
+            Some(r) => (Some(r.pid), r.exited_at.unwrap_or_else(Instant::now)),
+            None => (None, Instant::now()),
+        };
         // Whatever comes next (a fix, a restart) starts from a sane screen: switch
         // off what the dead child left on, as on the way out. While a fix holds the
         // output, the reset queues behind the child's held bytes.
         if self.raw.is_some() {
             let reset = self.modes.reset_sequence();
             if !reset.is_empty() {
-                self.output.child_bytes(1, &reset);
+                self.output.after_child(1, &reset);
             }
             self.modes.clear();
         }
@@ -449,7 +448,7 @@ impl Supervisor {
             }
         }
         self.master = None;
-        self.router.set_target(None);
+        self.router.clear_child();
         self.emit(Ev::ChildExit {
             code: status.code,
             signal: status.signal,
@@ -461,7 +460,11 @@ impl Supervisor {
         if status.code == Some(0) {
             return Some(0);
         }
-        if status.is_user_stop() || self.user_interrupted {
+        // Its reader went away (`otorepair ... | head`): the broken pipe that
+        // ended it is not a bug to fix.
+        let reader_gone = self.output.reader_gone(1) || self.output.reader_gone(2);
+        let interrupted = exit::interrupted_before(self.last_ctrl_c, exited_at);
+        if status.is_user_stop() || interrupted || reader_gone {
             status::debug(1, "the command was stopped by the user");
             return Some(status.shell_code());
         }
@@ -489,7 +492,6 @@ impl Supervisor {
     fn restart(&mut self) -> Option<i32> {
         self.detector.reset();
         self.tree.forget();
-        self.user_interrupted = false;
         self.last_ctrl_c = None;
         match self.spawn() {
             Ok(pid) => {
@@ -508,88 +510,22 @@ impl Supervisor {
         self.stop_child();
         self.restart()
     }
+}
 
-    fn on_ctrl_c(&mut self) -> Option<i32> {
-        if matches!(self.phase, Phase::WaitingForChange { .. }) {
-            return Some(130);
-        }
-        self.user_interrupted = true;
-        let now = Instant::now();
-        let double = self
-            .last_ctrl_c
-            .is_some_and(|prev| now.duration_since(prev) <= DOUBLE_CTRL_C);
-        self.last_ctrl_c = Some(now);
-        if double && self.child.as_ref().is_some_and(|r| r.exit.is_none()) {
-            status::debug(1, "Ctrl-C twice: stopping the command");
-            self.stop_child();
-            return Some(130);
-        }
-        None
-    }
-
-    fn on_signal(&mut self, sig: i32) -> Option<i32> {
-        match sig {
-            SIGWINCH => {
-                self.push_window_size();
-                None
-            }
-            SIGINT if matches!(self.phase, Phase::Fixing(_)) => {
-                // Pipe mode has no keyboard of ours: SIGINT aborts the fix.
-                self.abort_fix(false);
-                None
-            }
-            SIGINT => {
-                // From `kill -INT` (in PTY mode the keyboard's Ctrl-C is a byte): pass
-                // it on as if typed, with the same double-press rule.
-                if let Some(r) = self.child.as_ref().filter(|r| r.exit.is_none()) {
-                    child::signal_group(r.pid, Signal::SIGINT);
-                }
-                self.on_ctrl_c()
-            }
-            SIGCONT => {
-                // Continued after a stop we did not cause (a background read got
-                // SIGTTIN, then `fg`): take the terminal again if it is ours.
-                if let (Some(raw), Some(fd)) = (self.raw.as_ref(), self.tty_fd) {
-                    if term::is_foreground(fd) {
-                        raw.reenter();
-                        self.push_window_size();
-                    }
-                }
-                None
-            }
-            SIGTERM | SIGHUP | SIGQUIT => {
-                status::debug(1, &format!("received signal {sig}: stopping the command"));
-                self.stop_child();
-                Some(128 + sig)
-            }
-            _ => None,
-        }
-    }
-
-    /// Restores the terminal exactly as it was and returns the exit code.
-    fn finish(&mut self, code: i32) -> i32 {
-        match std::mem::replace(&mut self.phase, Phase::Running) {
-            // Leaving in the middle of a fix or a triage: no agent outlives us, the
-            // panel is closed and what the command printed meanwhile is shown.
-            Phase::Fixing(run) => run.interrupt(),
-            Phase::Triaging { process, .. } => process.stop(),
-            Phase::Verifying(check) => check.stop(),
-            _ => {}
-        }
-        self.emit(Ev::Exit { code });
-        {
-            // No child chunk may be written in the middle of the reset sequence.
-            let _exclusive = self.output.exclusive();
-            self.raw = None;
-        }
-        if self.cfg.mode == Mode::Pipe {
-            if let Some(fd) = self.tty_fd {
-                term::set_foreground(fd, nix::unistd::getpgrp());
-            }
-        }
-        code
+/// Panics on purpose at `point` when `OTOREPAIR_TEST_PANIC` names it (`start`:
+/// once the command runs; `agent`: at a fix agent's first line), so the tests
+/// can check the panic path: terminal restored, command and agents stopped.
+/// Compiled into debug builds only (what `cargo test` builds); a release build
+/// has no such hook.
+#[cfg(debug_assertions)]
+fn panic_here_for_tests(point: &str) {
+    if std::env::var_os("OTOREPAIR_TEST_PANIC").is_some_and(|v| v == point) {
+        panic!("OTOREPAIR_TEST_PANIC={point}: panicking on purpose");
     }
 }
+
+#[cfg(not(debug_assertions))]
+fn panic_here_for_tests(_point: &str) {}
 
 /// When to stop waiting for the rest of a dead child's output: a quiet spell that
 /// starts no earlier than the exit (the waiter can report the exit before the

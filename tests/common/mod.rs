@@ -138,6 +138,12 @@ pub fn termios_text(fd: &impl std::os::fd::AsFd) -> String {
 
 impl Term {
     pub fn spawn(args: &[&str], opts: Opts<'_>) -> Term {
+        Self::spawn_program(&bin(), args, opts)
+    }
+
+    /// Any program (a shell, say) as the session leader on the PTY, with the
+    /// same environment as otorepair gets in [`Term::spawn`].
+    pub fn spawn_program(program: &Path, args: &[&str], opts: Opts<'_>) -> Term {
         let ws = Winsize {
             ws_row: opts.rows,
             ws_col: opts.cols,
@@ -146,7 +152,7 @@ impl Term {
         };
         let pty = openpty(Some(&ws), None).expect("openpty");
         let before = termios_text(&pty.slave);
-        let mut cmd = Command::new(bin());
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .env("TERM", "xterm-256color")
             .env("PATH", path_with_fakes())

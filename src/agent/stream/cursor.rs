@@ -4,8 +4,17 @@
 //! message and the run's text to show each piece once. Tool calls are keyed by
 //! kind (`readToolCall`, `shellToolCall`, ...) with `started`/`completed` events.
 
-use super::{array_at, one_line, quoted, str_at, AgentEvent, StreamParser};
+use super::{array_at, one_line, quoted, str_at, AgentEvent, StreamParser, MAX_HELD_TEXT};
 use serde_json::Value;
+
+/// At most `max` bytes of the start of `s`, cut at a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    let end = (0..=max.min(s.len()))
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
+    &s[..end]
+}
 
 /// The assistant text Cursor has sent so far, kept to show each piece once.
 #[derive(Debug, Default)]
@@ -14,6 +23,13 @@ pub(super) struct CursorText {
     message: String,
     /// All assistant text of the run, to drop whole-message repeats.
     all: String,
+}
+
+impl CursorText {
+    #[cfg(test)]
+    pub(super) fn held_bytes(&self) -> usize {
+        self.message.len() + self.all.len()
+    }
 }
 
 impl StreamParser {
@@ -90,8 +106,18 @@ impl StreamParser {
         } else {
             text.to_string()
         };
-        self.cursor.message.push_str(&new);
+        // Bounded: a message past the cap is kept by its start (snapshots are
+        // matched on it), the run's text by its end (repeats are matched on it).
+        let room = MAX_HELD_TEXT.saturating_sub(self.cursor.message.len());
+        self.cursor.message.push_str(prefix(&new, room));
         self.cursor.all.push_str(&new);
+        if self.cursor.all.len() > 2 * MAX_HELD_TEXT {
+            let cut = self.cursor.all.len() - MAX_HELD_TEXT;
+            let cut = (cut..self.cursor.all.len())
+                .find(|&i| self.cursor.all.is_char_boundary(i))
+                .unwrap_or(self.cursor.all.len());
+            self.cursor.all.drain(..cut);
+        }
         new
     }
 
