@@ -6,26 +6,26 @@
 //! orders it all. Captured text leaves otorepair only through [`redact`].
 
 pub mod agent;
-pub mod child;
+mod child;
 pub mod cli;
-pub mod config;
+mod config;
 pub mod config_file;
 pub mod detect;
 pub mod guardian;
 pub mod heal;
-pub mod input;
+mod input;
 pub mod line;
-pub mod os;
-pub mod output;
-pub mod overlay;
+mod os;
+mod output;
+mod overlay;
 pub mod redact;
 pub mod screen;
 pub mod shell;
 pub mod status;
 pub mod supervisor;
-pub mod term;
-pub mod text;
-pub mod watch;
+mod term;
+mod text;
+mod watch;
 
 /// How many cases a property test runs: `n`, or `PROPTEST_CASES` when set (a
 /// longer fuzz run: `PROPTEST_CASES=200000 cargo test --lib properties`).

@@ -15,11 +15,11 @@ pub mod prompt;
 pub mod stream;
 pub mod triage;
 
-pub use backend::{cursor_auth_check, find_on_path, BackendKind, BackendSetup, Role};
+pub use backend::{cursor_auth_check, BackendKind, BackendSetup, Role};
 pub use process::{
     run_blocking, spawn_collecting, AgentCommand, AgentOutput, AgentProcess, BlockingOutput,
-    Collector, ExitOutcome,
+    ExitOutcome,
 };
-pub use prompt::{fence, fix_prompt, triage_prompt, AfterFix, FixRequest};
-pub use stream::{sanitize, AgentEvent, StreamFormat, StreamParser};
+pub use prompt::{fix_prompt, triage_prompt, AfterFix, FixRequest};
+pub use stream::{AgentEvent, StreamParser};
 pub use triage::parse_verdict;

@@ -37,7 +37,6 @@ use toml::Spanned;
 use crate::agent::BackendKind;
 use crate::cli::UsageError;
 use errors::{line_of, regex_reason, toml_error};
-pub use read::MAX_FILE_BYTES;
 use read::{read_small_file, ReadError};
 
 /// The project file's name, looked up in the workspace.

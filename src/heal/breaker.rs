@@ -116,22 +116,15 @@ impl Breaker {
     }
 
     /// Failed attempts counted so far for `fp` (a pending success is not counted).
-    pub fn failures(&self, fp: &str) -> u32 {
+    #[cfg(test)]
+    fn failures(&self, fp: &str) -> u32 {
         self.entries.get(fp).map_or(0, |e| e.failed)
     }
 
-    /// Whether `fp` has used up its attempts (so the caller can pause right after
-    /// a failed attempt instead of waiting for the next `before_attempt`).
-    pub fn is_tripped(&self, fp: &str) -> bool {
+    /// Whether `fp` has used up its attempts.
+    #[cfg(test)]
+    fn is_tripped(&self, fp: &str) -> bool {
         self.failures(fp) >= self.max
-    }
-
-    /// Forget `fp` (after a file change the user made: give it fresh attempts).
-    pub fn reset(&mut self, fp: &str) {
-        self.entries.remove(fp);
-        if self.last.as_deref() == Some(fp) {
-            self.last = None;
-        }
     }
 
     /// Forget every fingerprint.
@@ -206,10 +199,8 @@ mod tests {
         b.before_attempt("B");
         b.record("B", Outcome::Failed);
         assert!(b.is_tripped("A") && b.is_tripped("B"));
-        b.reset("A");
-        assert_eq!(b.before_attempt("A"), Attempt::Go { n: 1, max: 1 });
-        assert!(b.is_tripped("B"));
         b.reset_all();
+        assert_eq!(b.before_attempt("A"), Attempt::Go { n: 1, max: 1 });
         assert_eq!(b.before_attempt("B"), Attempt::Go { n: 1, max: 1 });
     }
 

@@ -174,11 +174,6 @@ impl EventLog {
         })
     }
 
-    /// The file's path, for messages.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Append `event` stamped with the current time.
     pub fn emit(&mut self, event: &Event) -> Result<()> {
         self.emit_at(now_unix_f64(), event)

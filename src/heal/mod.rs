@@ -16,6 +16,5 @@ pub mod undo;
 
 pub use breaker::{Attempt, Breaker, Outcome};
 pub use diff::FileChange;
-pub use history::{History, HistoryEntry};
-pub use snapshot::Snapshot;
-pub use undo::{undo, UndoReport};
+pub use history::HistoryEntry;
+pub use undo::undo;

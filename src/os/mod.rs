@@ -4,11 +4,11 @@
 //! Linux's `/proc` is missing; callers never read `/proc` themselves.
 
 mod ports;
-pub use ports::{port_owner, PortOwner};
+pub use ports::port_owner;
 
 mod processes;
 
-pub use processes::{all_processes, command_tree, ProcessInfo};
+pub use processes::{command_tree, ProcessInfo};
 
 pub mod group;
 

@@ -29,7 +29,7 @@ pub struct ProcessInfo {
 }
 
 /// Every process the OS shows us (Linux: `/proc`; elsewhere: `ps -A`).
-pub fn all_processes() -> Vec<ProcessInfo> {
+fn all_processes() -> Vec<ProcessInfo> {
     match proc_fs::list() {
         Some(list) => list,
         None => ps::list(),

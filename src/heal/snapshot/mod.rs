@@ -222,11 +222,6 @@ impl Snapshot {
         Ok(snap)
     }
 
-    /// The workspace snapshotted.
-    pub fn workspace(&self) -> &Path {
-        &self.workspace
-    }
-
     /// Files copied, files only stat-ed, bytes copied: for `-v` and benchmarks.
     pub fn counts(&self) -> (usize, usize, u64) {
         (self.kept.len(), self.not_kept.len(), self.bytes_kept)
