@@ -1,8 +1,7 @@
 //! After the fix: what changed since the snapshot (see the parent module).
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs;
-use std::path::Path;
+use std::fs::{self, Metadata};
 
 use super::super::confined::{self, Found};
 use super::super::diff::{count_changes, is_binary, lines, FileChange};
@@ -37,69 +36,78 @@ impl Snapshot {
     /// covers.
     pub fn changed(&self, named: &[Resolved], everything: bool) -> Vec<Changed> {
         let mut out: BTreeMap<String, Changed> = BTreeMap::new();
-        let mut done: HashSet<String> = HashSet::new();
+        // The snapshot's files the walk finds now (borrowed: a big tree's
+        // worth of paths is not copied again).
+        let mut found: HashSet<&str> = HashSet::new();
         if everything {
-            for (rel, _) in walk::files(&self.workspace).take(MAX_FILES) {
-                if let Some(c) = self.compare(&rel, true) {
+            for (rel, meta) in walk::files(&self.workspace).take(MAX_FILES) {
+                if let Some(c) = self.compare(&rel, true, Some(&meta)) {
                     out.insert(rel.clone(), c);
                 }
-                done.insert(rel);
+                let known = self.kept.get_key_value(rel.as_str()).map(|(k, _)| k);
+                let known =
+                    known.or_else(|| self.not_kept.get_key_value(rel.as_str()).map(|(k, _)| k));
+                if let Some(k) = known {
+                    found.insert(k);
+                }
             }
-            let gone: Vec<&String> = self
+            let gone: Vec<&str> = self
                 .kept
                 .keys()
                 .chain(self.not_kept.keys())
-                .filter(|r| !done.contains(*r))
+                .map(|r| &**r)
+                .filter(|r| !found.contains(*r))
                 .collect();
             for rel in gone {
-                if let Some(c) = self.compare(rel, true) {
-                    out.insert(rel.clone(), c);
+                if let Some(c) = self.compare(rel, true, None) {
+                    out.insert(rel.to_string(), c);
                 }
             }
         }
         for name in named {
-            match name {
-                Resolved::Inside(rel) => {
-                    if done.insert(rel.clone()) {
-                        if let Some(c) = self.compare(rel, false) {
-                            out.insert(rel.clone(), c);
-                        }
-                    }
-                }
+            let shown = name.shown();
+            if out.contains_key(&shown) || found.contains(shown.as_str()) {
+                continue;
+            }
+            let change = match name {
+                Resolved::Inside(rel) => self.compare(rel, false, None),
                 Resolved::Outside(path) => {
-                    let shown = name.shown();
-                    if self.changed_since_start(path) && done.insert(shown.clone()) {
-                        out.insert(shown.clone(), not_undoable(&shown, &Uncovered::Outside));
-                    }
+                    let now = fs::symlink_metadata(path).ok();
+                    let after = now.is_some_and(|m| self.after_start(&Stamp::of(&m)));
+                    after.then(|| not_undoable(&shown, &Uncovered::Outside))
                 }
+            };
+            if let Some(c) = change {
+                out.insert(shown, c);
             }
         }
         out.into_values().collect()
     }
 
-    /// Whether `path` may have been changed since the fix started.
-    fn changed_since_start(&self, path: &Path) -> bool {
-        fs::symlink_metadata(path).is_ok_and(|m| {
-            let s = Stamp::of(&m);
-            self.epoch.maybe_after(s.dev, s.ctime)
-        })
+    /// Whether a file so stamped may have been changed since the fix started.
+    fn after_start(&self, stamp: &Stamp) -> bool {
+        self.epoch.maybe_after(stamp.dev, stamp.ctime)
     }
 
     /// How `rel` differs from the snapshot, if it does. `walked`: the walk
-    /// found it now (or it was walked before), so it is not ignored.
-    fn compare(&self, rel: &str, walked: bool) -> Option<Changed> {
-        let full = self.workspace.join(rel);
+    /// found it now (or it was walked before), so it is not ignored. `fresh`:
+    /// its metadata, as the walk just read it (else it is read here).
+    fn compare(&self, rel: &str, walked: bool, fresh: Option<&Metadata>) -> Option<Changed> {
+        let now = match fresh {
+            Some(m) => Some(m.clone()),
+            None => fs::symlink_metadata(self.workspace.join(rel)).ok(),
+        };
+        let now = now.map(|m| (m.file_type().is_file(), Stamp::of(&m)));
         if let Some((old, stamp)) = self.kept.get(rel) {
             // A stamp from after the start (an error's file read then) does
             // not prove the content the same: read it.
-            let racy = self.epoch.maybe_after(stamp.dev, stamp.ctime);
-            let same_stamp = fs::symlink_metadata(&full)
-                .is_ok_and(|m| m.file_type().is_file() && Stamp::of(&m) == *stamp);
+            let racy = self.after_start(stamp);
+            let same_stamp = now.as_ref() == Some(&(true, stamp.clone()));
             if same_stamp && !racy {
                 return None;
             }
             return match confined::read(&self.workspace, rel, MAX_COMPARE) {
-                Ok(Found::File(now)) if now == *old => None,
+                Ok(Found::File(now)) if *now == **old => None,
                 Ok(Found::File(now)) => {
                     let (added, removed) = if is_binary(&now) {
                         (0, saturate(lines(old).len()))
@@ -108,13 +116,13 @@ impl Snapshot {
                     };
                     Some(Changed {
                         change: change(rel, added, removed, None),
-                        before: Some(Before::from_bytes(old.clone())),
+                        before: Some(Before::from_bytes(old.to_vec())),
                         after: Some(content_hash(&now)),
                     })
                 }
                 Ok(Found::Missing) => Some(Changed {
                     change: change(rel, 0, saturate(lines(old).len()), None),
-                    before: Some(Before::from_bytes(old.clone())),
+                    before: Some(Before::from_bytes(old.to_vec())),
                     after: None,
                 }),
                 Ok(Found::TooLarge(_)) => Some(not_undoable(
@@ -133,19 +141,15 @@ impl Snapshot {
             if *why == Uncovered::Raced {
                 return Some(not_undoable(rel, why));
             }
-            let now = fs::symlink_metadata(&full).ok().map(|m| Stamp::of(&m));
-            return (now.as_ref() != Some(stamp)).then(|| not_undoable(rel, why));
+            let same = now.as_ref().is_some_and(|(_, s)| s == stamp);
+            return (!same).then(|| not_undoable(rel, why));
         }
         // Not there at the snapshot, or never walked.
-        if fs::symlink_metadata(&full).is_err() {
-            return None;
-        }
+        let after = self.after_start(&now?.1);
         if !walked {
             if let Some(why) = walk::left_out(&self.workspace, rel) {
                 // Ignored or skipped: it may have been there all along.
-                return self
-                    .changed_since_start(&full)
-                    .then(|| not_undoable(rel, &why));
+                return after.then(|| not_undoable(rel, &why));
             }
         }
         let unseen = match self.reach {
@@ -155,9 +159,7 @@ impl Snapshot {
         };
         if let Some(why) = unseen {
             // Past where the walk got: it may have been there all along, too.
-            return self
-                .changed_since_start(&full)
-                .then(|| not_undoable(rel, &why));
+            return after.then(|| not_undoable(rel, &why));
         }
         let found = confined::read(&self.workspace, rel, MAX_FILE).ok()?;
         match found {
@@ -300,7 +302,7 @@ mod tests {
         let first = ["c.py".to_string(), "missing.py".into(), "../x".into()];
         let mut snap = take(d, &first, d);
         // As if the walk had stopped after the error's file.
-        snap.kept.retain(|rel, _| rel == "c.py");
+        snap.kept.retain(|rel, _| &**rel == "c.py");
         for reach in [Reach::Limit, Reach::Stopped] {
             snap.reach = reach;
             write(d, "c.py", b"y\n");

@@ -39,8 +39,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Nanoseconds since the Unix epoch.
-pub type Nanos = i128;
+/// Nanoseconds since the Unix epoch (saturating: until the year 2262).
+pub type Nanos = i64;
 
 /// The most a file's stamp lags this process's clock on a local filesystem
 /// (one kernel tick at 100 Hz, with room).
@@ -51,7 +51,12 @@ const COARSE: Duration = Duration::from_secs(2);
 const TICK_WAIT: Duration = Duration::from_millis(20);
 
 fn nanos(d: Duration) -> Nanos {
-    d.as_nanos() as Nanos
+    Nanos::try_from(d.as_nanos()).unwrap_or(Nanos::MAX)
+}
+
+/// A timestamp in [`Nanos`], from its seconds and nanoseconds.
+pub fn stamp_nanos(secs: i64, nsec: i64) -> Nanos {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
 fn now() -> Nanos {
@@ -63,7 +68,7 @@ fn now() -> Nanos {
 
 /// A file's ctime, in [`Nanos`].
 pub fn ctime(meta: &std::fs::Metadata) -> Nanos {
-    Nanos::from(meta.ctime()) * 1_000_000_000 + Nanos::from(meta.ctime_nsec())
+    stamp_nanos(meta.ctime(), meta.ctime_nsec())
 }
 
 /// The start as the state directory's filesystem stamped it.
@@ -132,10 +137,10 @@ impl Epoch {
             _ => {
                 let mut since = self.local;
                 if !self.local_settled {
-                    since -= nanos(MAX_LAG);
+                    since = since.saturating_sub(nanos(MAX_LAG));
                 }
                 if ctime % 1_000_000_000 == 0 {
-                    since -= nanos(COARSE);
+                    since = since.saturating_sub(nanos(COARSE));
                 }
                 ctime >= since
             }
@@ -180,7 +185,7 @@ impl Starting {
         let ws_dev = std::fs::metadata(workspace).ok().map(|m| m.dev());
         let same_fs = probe.as_ref().is_some_and(|p| Some(p.dev) == ws_dev);
         if !same_fs {
-            let lag = local + nanos(MAX_LAG) - now();
+            let lag = local.saturating_add(nanos(MAX_LAG)).saturating_sub(now());
             if lag > 0 {
                 std::thread::sleep(Duration::from_nanos(lag as u64));
             }

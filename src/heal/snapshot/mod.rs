@@ -10,20 +10,28 @@
 //! pre-fix content of the files it changed is kept, in its undo record
 //! (`undo::record`).
 //!
-//! When: the agent must start at once, whatever the size of the tree, and an
-//! agent takes seconds before its first edit. So [`Taking::start`] copies,
-//! before the agent starts, the files the error names (the likely edit
-//! targets) and the first [`BEFORE_AGENT`] files of the walk (all of a small
-//! project, so nothing races there), and a worker thread copies the rest while
-//! the agent starts and thinks. A file copied before the agent started holds
-//! its pre-fix content. One the background copy reaches later is trusted only
-//! when its ctime shows no change since the fix started ([`epoch`]), checked
-//! again after reading it: otherwise its pre-fix content is unknown, and a fix
-//! that changed it is reported as such, not undoable ("changed before the
-//! snapshot reached it"), never with a wrong "before". When the agent ends,
-//! the background copy is stopped, not waited for: a file it had not reached
-//! yet either still has its pre-fix content (ctime before the start: nothing to
-//! undo) or was changed during the fix (not undoable either way).
+//! When, and why it is sound: the agent must start at once, whatever the size
+//! of the tree, and an agent takes seconds before its first edit. So
+//! [`Taking::start`] copies before the agent starts only the likeliest edit
+//! targets: the files the error names, the other files of their directories
+//! and of the workspace's top, then the walk, [`BEFORE_AGENT`] files besides
+//! the error's own (a few ms; all of a small project, so nothing races
+//! there). A worker thread walks and copies the rest while the agent starts
+//! and thinks (1–2 s for 100,000 small files here). A file copied before the
+//! agent started holds its pre-fix content. One the background copy reaches
+//! later is trusted only when its ctime shows no change since the fix started
+//! ([`epoch`] reads that start from the filesystem's own clock), checked
+//! before and again after reading it: otherwise its pre-fix content is
+//! unknown, and a fix that changed it says so, not undoable ("changed before
+//! the snapshot reached it"), never with a wrong "before".
+//!
+//! When the agent ends, the background copy is stopped, not waited for:
+//! waiting would gain nothing, as a file it had not reached yet either still
+//! has its pre-fix content (nothing to undo) or was changed during the fix
+//! (its "before" is lost either way); such a file is judged by its ctime. Not
+//! chosen: copying a file when the agent's tool event names it (the event
+//! comes after the write), or watching the tree for writes (also after the
+//! write, and a watch per directory).
 //!
 //! After the fix, [`Snapshot::changed`] compares either only the files the
 //! agent's tools named (exact and cheap), or the whole walk again when the
@@ -55,11 +63,12 @@ pub const MAX_FILE: u64 = 1 << 20;
 /// Most bytes copied in all.
 pub const MAX_TOTAL: u64 = 64 << 20;
 /// Most files walked: past this (a huge tree nobody ignored), the rest is
-/// over the budget. The walk runs while the agent works (about 10 µs a file
-/// here, 2 s for the lot) and holds about 150 bytes a file besides the copies.
+/// over the budget. The walk runs while the agent works (10–20 µs a file
+/// here), and holds about 200 bytes a file besides the copies: 40 MB at most.
 pub const MAX_FILES: usize = 200_000;
-/// Files of the walk copied before the agent starts (a few milliseconds).
-pub const BEFORE_AGENT: usize = 1_000;
+/// Files copied before the agent starts besides the error's own: about 5 ms
+/// here, and all of a small project.
+pub const BEFORE_AGENT: usize = 500;
 /// Largest file read after the fix to compare with its copy.
 pub const MAX_COMPARE: u64 = 64 << 20;
 
@@ -113,7 +122,7 @@ impl Stamp {
     fn of(meta: &Metadata) -> Stamp {
         Stamp {
             len: meta.len(),
-            mtime: Nanos::from(meta.mtime()) * 1_000_000_000 + Nanos::from(meta.mtime_nsec()),
+            mtime: epoch::stamp_nanos(meta.mtime(), meta.mtime_nsec()),
             ctime: epoch::ctime(meta),
             ino: meta.ino(),
             dev: meta.dev(),
@@ -149,8 +158,9 @@ pub enum Reach {
 pub struct Snapshot {
     workspace: PathBuf,
     epoch: Epoch,
-    kept: HashMap<String, (Vec<u8>, Stamp)>,
-    not_kept: HashMap<String, (Stamp, Uncovered)>,
+    /// Boxed, not `Vec`: a tree of 100,000 small files is held at the least.
+    kept: HashMap<Box<str>, (Box<[u8]>, Stamp)>,
+    not_kept: HashMap<Box<str>, (Stamp, Uncovered)>,
     bytes_kept: u64,
     /// Files the walk yielded (the error's files aside).
     walked: usize,
@@ -204,9 +214,10 @@ impl Snapshot {
     /// its pre-fix content; otherwise a file that may have changed since the
     /// start, before or while it is read, is not trusted ([`Uncovered::Raced`]).
     fn capture(&mut self, rel: String, meta: &Metadata, before_agent: bool) {
-        if self.kept.contains_key(&rel) || self.not_kept.contains_key(&rel) {
+        if self.kept.contains_key(rel.as_str()) || self.not_kept.contains_key(rel.as_str()) {
             return;
         }
+        let rel = rel.into_boxed_str();
         let stamp = Stamp::of(meta);
         let raced = |s: &Stamp| !before_agent && self.epoch.maybe_after(s.dev, s.ctime);
         let why = if raced(&stamp) {
@@ -216,7 +227,7 @@ impl Snapshot {
         } else if self.bytes_kept + stamp.len > MAX_TOTAL {
             Some(Uncovered::OverBudget)
         } else {
-            match read_capped(&self.workspace.join(&rel), MAX_FILE) {
+            match read_capped(&self.workspace.join(&*rel), MAX_FILE) {
                 // Changed while it was read, or since the start: not trusted.
                 Some((_, read)) if !before_agent && (read != stamp || raced(&read)) => {
                     Some(Uncovered::Raced)
@@ -225,7 +236,8 @@ impl Snapshot {
                 Some((b, _)) if is_binary(&b) => Some(Uncovered::Binary),
                 Some((b, _)) => {
                     self.bytes_kept += b.len() as u64;
-                    self.kept.insert(rel.clone(), (b, stamp.clone()));
+                    self.kept
+                        .insert(rel.clone(), (b.into_boxed_slice(), stamp.clone()));
                     None
                 }
                 // Vanished or unreadable: nothing to restore it to.
@@ -293,12 +305,12 @@ pub(crate) mod tests {
         // The agent edits late.py before the background copy reaches it.
         write(d, "late.py", b"after\n");
         snap.capture("late.py".into(), &meta("late.py"), false);
-        assert_eq!(snap.kept["early.py"].0, b"before\n");
+        assert_eq!(&*snap.kept["early.py"].0, b"before\n");
         assert_eq!(snap.not_kept["late.py"].1, Uncovered::Raced);
         // Before the agent started, whatever a file holds is its content.
         snap.not_kept.clear();
         snap.capture("late.py".into(), &meta("late.py"), true);
-        assert_eq!(snap.kept["late.py"].0, b"after\n");
+        assert_eq!(&*snap.kept["late.py"].0, b"after\n");
     }
 
     #[test]

@@ -83,15 +83,18 @@ impl Drop for Taking {
 }
 
 impl Snapshot {
-    /// The error's files (`first`, workspace-relative), then the walk up to
-    /// `limit` files, copied before the agent starts. Checks `cancel` between
-    /// files. Returns the rest of the walk.
+    /// What is copied before the agent starts, `limit` files at most besides
+    /// the error's own (`first`, workspace-relative): those, then the other
+    /// files of their directories and of the workspace's top (the next
+    /// likeliest edits, which a depth-first walk may reach last), then the
+    /// walk. Checks `cancel` between files. Returns the rest of the walk.
     fn before_agent(
         &mut self,
         first: &[String],
         limit: usize,
         cancel: &AtomicBool,
     ) -> Result<Option<walk::Files>, Cancelled> {
+        let mut dirs = Vec::new();
         for rel in first {
             let Ok(meta) = fs::symlink_metadata(self.workspace.join(rel)) else {
                 continue;
@@ -99,10 +102,30 @@ impl Snapshot {
             let plain = confined::is_plain_relative(rel) && meta.file_type().is_file();
             if plain && walk::left_out(&self.workspace, rel).is_none() {
                 self.capture(rel.clone(), &meta, true);
+                let dir = rel.rsplit_once('/').map_or("", |(dir, _)| dir);
+                if !dirs.contains(&dir) {
+                    dirs.push(dir);
+                }
+            }
+        }
+        if !dirs.contains(&"") {
+            dirs.push("");
+        }
+        let limit = limit + self.kept.len() + self.not_kept.len();
+        let room = |snap: &Snapshot| snap.kept.len() + snap.not_kept.len() < limit;
+        for dir in dirs {
+            for (rel, meta) in walk::files_in(&self.workspace, dir) {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(Cancelled);
+                }
+                if !room(self) {
+                    break;
+                }
+                self.capture(rel, &meta, true);
             }
         }
         let mut files = walk::files(&self.workspace);
-        for _ in 0..limit {
+        while room(self) {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Cancelled);
             }
@@ -301,6 +324,26 @@ mod tests {
         assert_eq!(snap.counts().0, 20);
         assert_eq!(snap.reach(), Reach::Complete);
         assert!(snap.kept.contains_key("src/m19.py"));
+    }
+
+    #[test]
+    fn before_the_agent_the_error_s_neighbours_and_the_top_come_first() {
+        let ws = tempfile::TempDir::new().unwrap();
+        let d = ws.path();
+        for i in 0..50 {
+            write(d, &format!("a/deep/m{i:02}.py"), b"x\n");
+            write(d, &format!("z/deep/m{i:02}.py"), b"x\n");
+        }
+        write(d, "app.py", b"x\n");
+        write(d, "pkg/views.py", b"x\n");
+        write(d, "pkg/models.py", b"x\n");
+        let mut snap = Snapshot::empty(d, Epoch::begin(None).so_far());
+        let first = ["pkg/views.py".to_string()];
+        let rest = snap.before_agent(&first, 2, &AtomicBool::new(false));
+        assert!(rest.unwrap().is_some());
+        let mut got: Vec<&str> = snap.kept.keys().map(|k| &**k).collect();
+        got.sort();
+        assert_eq!(got, ["app.py", "pkg/models.py", "pkg/views.py"]);
     }
 
     #[test]

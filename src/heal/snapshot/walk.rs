@@ -63,6 +63,17 @@ pub fn files(root: &Path) -> Files {
     }
 }
 
+/// The files directly in `dir` (workspace-relative, `""` for the root), by
+/// the same rules.
+pub fn files_in(root: &Path, dir: &str) -> Files {
+    let mut b = builder(&root.join(dir));
+    b.max_depth(Some(1));
+    Files {
+        root: root.to_path_buf(),
+        walk: b.build(),
+    }
+}
+
 impl Iterator for Files {
     type Item = (String, Metadata);
 
@@ -143,12 +154,17 @@ mod tests {
         ] {
             write(d, f);
         }
-        let mut got: Vec<String> = files(d).map(|(p, _)| p).collect();
-        got.sort();
+        let listed = |files: Files| {
+            let mut got: Vec<String> = files.map(|(p, _)| p).collect();
+            got.sort();
+            got
+        };
         assert_eq!(
-            got,
+            listed(files(d)),
             [".github/ci.yml", ".gitignore", "app.py", "src/lib.py"]
         );
+        assert_eq!(listed(files_in(d, "")), [".gitignore", "app.py"]);
+        assert_eq!(listed(files_in(d, "src")), ["src/lib.py"]);
         assert_eq!(left_out(d, ".env"), Some(Uncovered::GitIgnored));
         assert_eq!(left_out(d, "build/out.js"), Some(Uncovered::GitIgnored));
         assert_eq!(
