@@ -278,3 +278,46 @@ fn an_edit_racing_the_background_copy_is_never_undone_to_a_wrong_content() {
         }
     }
 }
+
+#[test]
+fn sigterm_while_the_background_copy_runs_ends_otorepair_and_keeps_the_fix_s_record() {
+    let ws = TempDir::new().unwrap();
+    let d = ws.path();
+    let edited = scattered();
+    big_tree(d, &edited);
+    let target = rel(edited[0].0, edited[0].1);
+    // Edits at once, then keeps running: the copy is still going (most runs:
+    // it takes a few hundred ms here).
+    let cmd = format!("sed -i s/broken/fixed/ {target}; sleep 60");
+    let run = Run::start(
+        &["-v", "--agent-cmd", &cmd, "--", "sh", "check.sh"],
+        d,
+        &[("PATH", &path_with_fakes())],
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !fs::read_to_string(d.join(&target)).is_ok_and(|t| t.contains("fixed")) {
+        assert!(Instant::now() < deadline, "no edit:\n{}", run.text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill on our own child.
+    unsafe {
+        libc::kill(run.child.id() as i32, libc::SIGTERM);
+    }
+    let (code, text) = run.wait();
+    assert_eq!(code, Some(143), "{text}");
+    assert!(text.contains("Fix interrupted"), "{text}");
+    let history = fs::read_to_string(common::state_dir(d).join("history.json")).unwrap();
+    assert!(history.contains(&target), "{history}");
+    // Undone to its content before the fix, or named as not undoable.
+    let undone = common::undo(d);
+    let said = all_output(&undone);
+    let now = fs::read_to_string(d.join(&target)).unwrap();
+    let (a, b) = edited[0];
+    match undone.status.code() {
+        Some(0) => assert_eq!(now, original(a, b), "{said}"),
+        _ => {
+            assert!(said.contains(&format!("cannot restore {target}")), "{said}");
+            assert_eq!(now, original(a, b).replace("broken", "fixed"));
+        }
+    }
+}

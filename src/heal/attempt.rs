@@ -40,6 +40,11 @@ impl Prepared {
         (files, took.as_secs_f64() * 1000.0)
     }
 
+    /// Tells the snapshot's background copy to stop, without waiting.
+    pub fn stop_snapshot(&self) {
+        self.snapshot.cancel();
+    }
+
     /// Waits until the snapshot's background copy has ended: as an agent that
     /// thinks that long before its first edit, whose edits are all undoable.
     pub fn wait_for_snapshot(&self) {

@@ -78,7 +78,7 @@ impl fmt::Debug for Taking {
 
 impl Drop for Taking {
     fn drop(&mut self) {
-        self.cancel.store(true, Ordering::Relaxed);
+        self.cancel();
     }
 }
 
@@ -284,9 +284,14 @@ impl Taking {
         })
     }
 
-    /// The snapshot as far as it got: the copy is stopped (within a file).
-    pub fn stop(&self) -> &Snapshot {
+    /// Tells the copy to stop (within a file), without waiting.
+    pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// The snapshot as far as it got: the copy is stopped.
+    pub fn stop(&self) -> &Snapshot {
+        self.cancel();
         self.wait()
     }
 
