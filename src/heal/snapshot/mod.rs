@@ -41,9 +41,9 @@
 //! after the start, marked with why it is not undoable.
 
 mod compare;
-pub mod epoch;
+mod epoch;
 mod taking;
-pub mod walk;
+mod walk;
 
 use std::collections::HashMap;
 use std::fmt;
