@@ -8,11 +8,11 @@ mod common;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{bin, git, path_with_fakes, state_home};
+use common::{git, path_with_fakes};
 use tempfile::TempDir;
 
 const DIRS: usize = 100;
@@ -114,18 +114,12 @@ fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
 
 impl Run {
     fn start(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(bin());
-        cmd.args(args)
+        let mut child = common::piped(args, env)
             .current_dir(cwd)
-            .env("XDG_STATE_HOME", state_home())
-            .env_remove("OTOREPAIR")
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let stdout = collect(child.stdout.take().unwrap());
         let stderr = collect(child.stderr.take().unwrap());
         Run {
@@ -240,7 +234,7 @@ fn an_edit_racing_the_background_copy_is_never_undone_to_a_wrong_content() {
     let run = Run::start(
         &["--agent-cmd", &cmd, "--", "sh", "check.sh"],
         d,
-        &[("PATH", &path_with_fakes()), ("EDIT", &edit.join(";"))],
+        &[("EDIT", &edit.join(";"))],
     );
     let (code, text) = run.wait();
     assert_eq!(code, Some(0), "{text}");
@@ -289,11 +283,7 @@ fn sigterm_while_the_background_copy_runs_ends_otorepair_and_keeps_the_fix_s_rec
     // Edits at once, then keeps running: the copy is still going (most runs:
     // it takes a few hundred ms here).
     let cmd = format!("sed -i s/broken/fixed/ {target}; sleep 60");
-    let run = Run::start(
-        &["-v", "--agent-cmd", &cmd, "--", "sh", "check.sh"],
-        d,
-        &[("PATH", &path_with_fakes())],
-    );
+    let run = Run::start(&["-v", "--agent-cmd", &cmd, "--", "sh", "check.sh"], d, &[]);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !fs::read_to_string(d.join(&target)).is_ok_and(|t| t.contains("fixed")) {
         assert!(Instant::now() < deadline, "no edit:\n{}", run.text());
