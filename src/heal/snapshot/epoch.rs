@@ -30,9 +30,9 @@
 //! [`MAX_LAG`] after the start, so a change after that carries a ctime after
 //! the start even from a coarse clock; a ctime in whole seconds marks a coarse
 //! filesystem, and then anything within [`COARSE`] of the start counts as
-//! after. A network filesystem whose server's clock is behind this machine's
-//! is the one case this cannot catch, and only for files outside the state
-//! directory's filesystem.
+//! after. What this cannot catch: a network filesystem whose server's clock
+//! is behind this machine's, for files outside the state directory's
+//! filesystem, and a clock stepped back during the fix.
 
 use std::fs::File;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};

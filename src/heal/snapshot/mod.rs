@@ -158,7 +158,7 @@ pub enum Reach {
 pub struct Snapshot {
     workspace: PathBuf,
     epoch: Epoch,
-    /// Boxed, not `Vec`: a tree of 100,000 small files is held at the least.
+    /// Boxed slices, not `Vec`s: 8 bytes less a file, over 100,000 files.
     kept: HashMap<Box<str>, (Box<[u8]>, Stamp)>,
     not_kept: HashMap<Box<str>, (Stamp, Uncovered)>,
     bytes_kept: u64,
