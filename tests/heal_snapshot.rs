@@ -67,11 +67,20 @@ fn entry() -> HistoryEntry {
     }
 }
 
+/// Prepares a fix as the supervisor does, and lets the snapshot's background
+/// copy end, as an agent that thinks before its first edit would.
+fn prepare(ws: &Path) -> attempt::Prepared {
+    isolate_state();
+    let prepared = attempt::prepare(ws, &job(), 1, &AtomicBool::new(false), Box::new(|_| {}));
+    let prepared = prepared.unwrap();
+    prepared.wait_for_snapshot();
+    prepared
+}
+
 /// A fix with no named files (every change counts), as the supervisor runs
 /// one: prepare, `change` the workspace, finish. Returns what changed.
 fn fix(ws: &Path, change: impl FnOnce()) -> Vec<FileChange> {
-    isolate_state();
-    let prepared = attempt::prepare(ws, &job(), 1, &AtomicBool::new(false)).unwrap();
+    let prepared = prepare(ws);
     change();
     let ending = Ending {
         named: Vec::new(),
@@ -279,7 +288,7 @@ fn only_named_files_count_when_the_agent_names_them() {
     let d = ws.path();
     write(d, "app.py", "a\n");
     write(d, "server.log", "1\n");
-    let prepared = attempt::prepare(d, &job(), 1, &AtomicBool::new(false)).unwrap();
+    let prepared = prepare(d);
     write(d, "app.py", "b\n");
     write(d, "server.log", "1\n2\n");
     let ending = Ending {
@@ -293,7 +302,7 @@ fn only_named_files_count_when_the_agent_names_them() {
     assert_eq!(done.files, [fc("app.py", 1, 1)]);
     assert!(done.failure.is_none());
     // A fix that named nothing it changed is a failure, said why.
-    let prepared = attempt::prepare(d, &job(), 1, &AtomicBool::new(false)).unwrap();
+    let prepared = prepare(d);
     let ending = Ending {
         named: vec![Resolved::Inside("app.py".into())],
         everything: false,

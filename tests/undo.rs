@@ -6,10 +6,10 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, git, path_with_fakes, repo, run_piped, state_dir, state_home, Opts, Term};
+use common::{git, repo, run_piped, state_dir, state_home, Opts, Term};
 use serde_json::Value;
 
 /// The usual fix of `examples/crash_on_start`; port 0 so tests never race for a port.
@@ -90,19 +90,12 @@ fn fix_with_sed(ws: &Path, file: &str) {
 
 /// Runs otorepair in the background with pipes; returns the child.
 fn spawn_piped(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> std::process::Child {
-    let mut cmd = Command::new(bin());
-    cmd.args(args)
+    common::piped(args, env)
         .current_dir(cwd)
-        .env("PATH", path_with_fakes())
-        .env("XDG_STATE_HOME", state_home())
-        .env_remove("OTOREPAIR")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().unwrap()
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// Waits (generously) for `child` to exit; its output, or a panic naming `what`.

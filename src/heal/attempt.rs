@@ -1,18 +1,18 @@
-//! The file work of one fix attempt, done on a worker thread so it never
+//! The file work of one fix attempt, done on worker threads so it never
 //! delays the supervisor's event loop (the panel, keys, signals): before the
-//! agent starts, the state directory, the snapshot and the history for the
+//! agent starts, the state directory, the start of the snapshot (its rest is
+//! copied in the background while the agent runs) and the history for the
 //! prompt ([`prepare`]); after it ends, what it changed, its undo record and
 //! its history entry ([`finish`]).
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 
 use super::diff::FileChange;
 use super::history::{relevant, render_for_prompt, History, HistoryEntry};
 use super::legacy;
 use super::paths::Resolved;
-use super::snapshot::{Changed, Snapshot};
+use super::snapshot::{Changed, OnDone, Taking};
 use super::undo::record::{Loaded, NotRestorable, Record, RecordedFile, Store};
 
 /// Past attempts shown in a fix prompt.
@@ -21,7 +21,7 @@ const HISTORY_IN_PROMPT: usize = 5;
 /// What [`prepare`] made ready for a fix.
 #[derive(Debug)]
 pub struct Prepared {
-    snapshot: Snapshot,
+    snapshot: Taking,
     history: Option<History>,
     store: Option<Store>,
     /// Undo records that existed before this fix.
@@ -30,14 +30,25 @@ pub struct Prepared {
     pub history_text: String,
     /// To show the user (a corrupt file moved aside, a lock held too long...).
     pub warnings: Vec<String>,
-    /// How long the snapshot took, for `-v` and the benchmarks.
-    pub snapshot_ms: f64,
 }
 
 impl Prepared {
-    /// Files copied, only stat-ed, and bytes copied by the snapshot.
-    pub fn snapshot_counts(&self) -> (usize, usize, u64) {
-        self.snapshot.counts()
+    /// Files the snapshot captured before the agent starts, and how long
+    /// that took (ms), for `-v`.
+    pub fn snapshot_before_agent(&self) -> (usize, f64) {
+        let (files, took) = self.snapshot.before_agent();
+        (files, took.as_secs_f64() * 1000.0)
+    }
+
+    /// Tells the snapshot's background copy to stop, without waiting.
+    pub fn stop_snapshot(&self) {
+        self.snapshot.cancel();
+    }
+
+    /// Waits until the snapshot's background copy has ended: as an agent that
+    /// thinks that long before its first edit, whose edits are all undoable.
+    pub fn wait_for_snapshot(&self) {
+        self.snapshot.wait();
     }
 }
 
@@ -51,8 +62,15 @@ pub struct Job {
 }
 
 /// Everything a fix needs before its agent starts. `None` when `cancel` was
-/// set meanwhile (the fix was aborted).
-pub fn prepare(workspace: &Path, job: &Job, now: u64, cancel: &AtomicBool) -> Option<Prepared> {
+/// set meanwhile (the fix was aborted). `on_copied` is told what the snapshot
+/// copied once its background copy ends.
+pub fn prepare(
+    workspace: &Path,
+    job: &Job,
+    now: u64,
+    cancel: &AtomicBool,
+    on_copied: OnDone,
+) -> Option<Prepared> {
     let Job {
         fingerprint,
         summary,
@@ -82,9 +100,8 @@ pub fn prepare(workspace: &Path, job: &Job, now: u64, cancel: &AtomicBool) -> Op
         .as_ref()
         .and_then(|s| s.ids().ok())
         .unwrap_or_default();
-    let started = Instant::now();
-    let snapshot = Snapshot::take(workspace, files, cancel).ok()?;
-    let snapshot_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let probe = state.as_ref().map(|s| s.dir());
+    let snapshot = Taking::start(workspace, files, probe, cancel, on_copied).ok()?;
     let history = state.map(History::new);
     let history_text = match &history {
         Some(h) => match h.load(now) {
@@ -107,7 +124,6 @@ pub fn prepare(workspace: &Path, job: &Job, now: u64, cancel: &AtomicBool) -> Op
         records_before,
         history_text,
         warnings,
-        snapshot_ms,
     })
 }
 
@@ -140,7 +156,10 @@ pub struct Finished {
 /// record and its history entry.
 pub fn finish(prepared: &Prepared, ending: Ending) -> Finished {
     let mut warnings = Vec::new();
-    let mut changed = prepared.snapshot.changed(&ending.named, ending.everything);
+    // What the background copy has not reached by now, the agent's ending
+    // cannot make undoable any more: stop it rather than wait.
+    let snapshot = prepared.snapshot.stop();
+    let mut changed = snapshot.changed(&ending.named, ending.everything);
     if ending.everything {
         if let Some(store) = &prepared.store {
             drop_claimed_by_others(store, &prepared.records_before, &mut changed, ending.now);

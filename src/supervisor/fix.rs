@@ -1,7 +1,8 @@
-//! A fix: the panel opens at once; the snapshot and the history are read on a
-//! worker thread, then the prompt is built and the agent streamed into the
-//! overlay; when it exits, what it changed, its undo record and its history
-//! entry are worked out on a worker thread again; then what follows (breaker,
+//! A fix: the panel opens at once; the snapshot is started (its bulk is copied
+//! in the background while the agent runs) and the history read on a worker
+//! thread, then the prompt is built and the agent streamed into the overlay;
+//! when it exits, what it changed, its undo record and its history entry
+//! are worked out on a worker thread again; then what follows (breaker,
 //! restart or reload). The event loop never waits on the files, so keys
 //! (Ctrl-C aborts the fix at any point) and signals act at once.
 
@@ -19,6 +20,7 @@ use crate::cli::OnFix;
 use crate::heal::attempt::{self, Finished, Prepared};
 use crate::heal::events::{Event as Ev, FixPath};
 use crate::heal::history::{clip, MAX_SNIPPET};
+use crate::heal::snapshot::Report;
 use crate::heal::{FileChange, HistoryEntry, Outcome};
 use crate::overlay::Overlay;
 use crate::status;
@@ -74,7 +76,8 @@ impl Supervisor {
                 files: job.files.clone(),
             };
             off_the_loop("fix-prepare", move || {
-                let prepared = attempt::prepare(&workspace, &error, unix_now(), &cancel);
+                let copied = Box::new(|r: &Report| status::debug(1, &r.to_string()));
+                let prepared = attempt::prepare(&workspace, &error, unix_now(), &cancel, copied);
                 let _ = tx.send(Event::FixPrepared(token, prepared.map(Box::new)));
             });
         }
@@ -115,13 +118,10 @@ impl Supervisor {
         for w in &prepared.warnings {
             status::warn(w);
         }
-        let (copied, stat_only, bytes) = prepared.snapshot_counts();
+        let (files, ms) = prepared.snapshot_before_agent();
         status::debug(
             1,
-            &format!(
-                "snapshot: {copied} files copied ({bytes} bytes), {stat_only} only stat-ed, in {:.1} ms",
-                prepared.snapshot_ms
-            ),
+            &format!("snapshot: {files} files captured before the agent starts, in {ms:.1} ms"),
         );
         let heal = &self.cfg.heal;
         let command = self.redactor.redact(&self.cfg.command.display());

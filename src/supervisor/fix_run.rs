@@ -121,6 +121,8 @@ impl FixRun {
             Stage::Running {
                 process, prepared, ..
             } => {
+                // Nothing the copy reaches now can make the fix undoable.
+                prepared.stop_snapshot();
                 process.stop();
                 let ending = self.ending(Some("interrupted: otorepair was exiting".into()));
                 warnings = attempt::finish(prepared, ending).warnings;

@@ -331,8 +331,9 @@ impl Drop for Term {
     }
 }
 
-/// Runs otorepair with pipes (no terminal at all), as CI or a script would.
-pub fn run_piped(args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> std::process::Output {
+/// otorepair as the tests run it without a terminal: the fake agents first on
+/// `PATH`, the tests' own state home, no stdin; `env` on top.
+pub fn piped(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .env("PATH", path_with_fakes())
@@ -342,6 +343,12 @@ pub fn run_piped(args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> std
     for (k, v) in env {
         cmd.env(k, v);
     }
+    cmd
+}
+
+/// Runs otorepair with pipes (no terminal at all), as CI or a script would.
+pub fn run_piped(args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> std::process::Output {
+    let mut cmd = piped(args, env);
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
     }

@@ -3,51 +3,74 @@
 //! Captured: the files a fix could plausibly touch (see [`walk`]: not
 //! git-ignored, not under `node_modules`, `target`, `.venv`...), copied into
 //! memory when they are text (no NUL in the first 8 KiB) of at most
-//! [`MAX_FILE`] bytes, [`MAX_TOTAL`] in all. Larger and binary files are only
-//! stat-ed (length, mtime, inode): a fix that changes one is seen, but cannot
-//! be undone. Nothing is written anywhere: the user's `.git` is never touched,
-//! and after the fix only the pre-fix content of the files it changed is kept,
-//! in its undo record (`undo::record`).
+//! [`MAX_FILE`] bytes, [`MAX_TOTAL`] in all, [`MAX_FILES`] files walked at
+//! most. Larger and binary files are only stat-ed (length, times, inode): a
+//! fix that changes one is seen, but cannot be undone. Nothing is written
+//! anywhere: the user's `.git` is never touched, and after the fix only the
+//! pre-fix content of the files it changed is kept, in its undo record
+//! (`undo::record`).
+//!
+//! When, and why it is sound: the agent must start at once, whatever the size
+//! of the tree, and an agent takes seconds before its first edit. So
+//! [`Taking::start`] copies before the agent starts only the likeliest edit
+//! targets: the files the error names, the other files of their directories
+//! and of the workspace's top, then the walk, [`BEFORE_AGENT`] files besides
+//! the error's own (a few ms; all of a small project, so nothing races
+//! there). A worker thread walks and copies the rest while the agent starts
+//! and thinks (1–2 s for 100,000 small files here). A file copied before the
+//! agent started holds its pre-fix content. One the background copy reaches
+//! later is trusted only when its ctime shows no change since the fix started
+//! ([`epoch`] reads that start from the filesystem's own clock), checked
+//! before and again after reading it: otherwise its pre-fix content is
+//! unknown, and a fix that changed it says so, not undoable ("changed before
+//! the snapshot reached it"), never with a wrong "before".
+//!
+//! When the agent ends, the background copy is stopped, not waited for:
+//! waiting would gain nothing, as a file it had not reached yet either still
+//! has its pre-fix content (nothing to undo) or was changed during the fix
+//! (its "before" is lost either way); such a file is judged by its ctime. Not
+//! chosen: copying a file when the agent's tool event names it (the event
+//! comes after the write), or watching the tree for writes (also after the
+//! write, and a watch per directory).
 //!
 //! After the fix, [`Snapshot::changed`] compares either only the files the
 //! agent's tools named (exact and cheap), or the whole walk again when the
 //! agent ran a shell or does not say what it edits. A file the agent named that
 //! the snapshot could not cover (git-ignored, too large, binary, over the
 //! budget, outside the workspace) still counts as changed when it was modified
-//! after the snapshot, marked with why it is not undoable.
+//! after the start, marked with why it is not undoable.
 
-pub mod walk;
+mod compare;
+mod epoch;
+mod taking;
+mod walk;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
-use std::fs::{self, File, Metadata};
+use std::fs::{File, Metadata};
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::time::{Duration, SystemTime};
 
-use super::confined::{self, Found};
-use super::diff::{count_changes, is_binary, lines, FileChange};
-use super::paths::Resolved;
-use super::undo::record::{content_hash, Before};
+use super::diff::{is_binary, FileChange};
+use super::undo::record::Before;
+use epoch::{Epoch, Nanos};
 
-pub use walk::Cancelled;
+pub use taking::{Cancelled, OnDone, Report, Taking};
 
 /// Largest file copied.
 pub const MAX_FILE: u64 = 1 << 20;
 /// Most bytes copied in all.
 pub const MAX_TOTAL: u64 = 64 << 20;
-/// Most files walked: past this (a huge tree nobody ignored), the rest is over
-/// the budget. About 10 µs a file here, so a walk stays near 100 ms.
-pub const MAX_FILES: usize = 10_000;
+/// Most files walked: past this (a huge tree nobody ignored), the rest is
+/// over the budget. The walk runs while the agent works (10–20 µs a file
+/// here), and holds about 200 bytes a file besides the copies: 40 MB at most.
+pub const MAX_FILES: usize = 200_000;
+/// Files copied before the agent starts besides the error's own: about 5 ms
+/// here, and all of a small project.
+pub const BEFORE_AGENT: usize = 500;
 /// Largest file read after the fix to compare with its copy.
 pub const MAX_COMPARE: u64 = 64 << 20;
-/// Timestamps can be coarse (a jiffy on Linux, 1-2 s on some filesystems): a
-/// file modified this close to the snapshot is compared by content, and a
-/// file the snapshot did not cover counts as the fix's if modified after
-/// the snapshot less this.
-const SLACK: Duration = Duration::from_secs(2);
 
 /// Why a changed file is not undoable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +79,8 @@ pub enum Uncovered {
     TooLarge,
     Binary,
     OverBudget,
+    /// Changed after the fix started, before the background copy had it.
+    Raced,
     /// Under a directory never walked (`node_modules`...).
     SkippedDir(String),
     Outside,
@@ -75,6 +100,7 @@ impl fmt::Display for Uncovered {
                 MAX_TOTAL >> 20,
                 MAX_FILES
             ),
+            Uncovered::Raced => write!(f, "changed before the snapshot reached it"),
             Uncovered::SkippedDir(d) => write!(f, "in {d}/"),
             Uncovered::Outside => write!(f, "outside the workspace"),
             Uncovered::Unreachable(why) => write!(f, "{why}"),
@@ -86,16 +112,20 @@ impl fmt::Display for Uncovered {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
     len: u64,
-    modified: Option<SystemTime>,
+    mtime: Nanos,
+    ctime: Nanos,
     ino: u64,
+    dev: u64,
 }
 
 impl Stamp {
     fn of(meta: &Metadata) -> Stamp {
         Stamp {
             len: meta.len(),
-            modified: meta.modified().ok(),
+            mtime: epoch::stamp_nanos(meta.mtime(), meta.mtime_nsec()),
+            ctime: epoch::ctime(meta),
             ino: meta.ino(),
+            dev: meta.dev(),
         }
     }
 }
@@ -107,119 +137,61 @@ pub struct Changed {
     pub change: FileChange,
     /// Its content before the fix, when the snapshot had it.
     pub before: Option<Before>,
-    /// [`content_hash`] of its content now; `None`: the fix deleted it.
+    /// [`super::undo::record::content_hash`] of its content now; `None`: the
+    /// fix deleted it.
     pub after: Option<String>,
+}
+
+/// How far the walk got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Every file was walked.
+    Complete,
+    /// The walk stopped at [`MAX_FILES`].
+    Limit,
+    /// The fix ended (or was abandoned) before the walk did.
+    Stopped,
 }
 
 /// The workspace as it was before a fix.
 #[derive(Debug)]
 pub struct Snapshot {
     workspace: PathBuf,
-    taken_at: SystemTime,
-    kept: HashMap<String, (Vec<u8>, Stamp)>,
-    not_kept: HashMap<String, (Stamp, Uncovered)>,
+    epoch: Epoch,
+    /// Boxed slices, not `Vec`s: 8 bytes less a file, over 100,000 files.
+    kept: HashMap<Box<str>, (Box<[u8]>, Stamp)>,
+    not_kept: HashMap<Box<str>, (Stamp, Uncovered)>,
     bytes_kept: u64,
-    /// The walk stopped at [`MAX_FILES`]: a file not seen may have been there.
-    truncated: bool,
+    /// Files the walk yielded (the error's files aside).
+    walked: usize,
+    reach: Reach,
 }
 
-/// Reads at most `max + 1` bytes of a regular file (a FIFO never blocks the open).
-fn read_capped(path: &Path, max: u64) -> Option<Vec<u8>> {
+/// Reads at most `max + 1` bytes of a regular file (a FIFO never blocks the
+/// open), and its stamp once read.
+fn read_capped(path: &Path, max: u64) -> Option<(Vec<u8>, Stamp)> {
     let file = File::options()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .ok()?;
     let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes).ok()?;
-    Some(bytes)
-}
-
-fn saturate(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-fn change(path: &str, added: u32, removed: u32, not_undoable: Option<&Uncovered>) -> FileChange {
-    FileChange {
-        path: path.to_string(),
-        added,
-        removed,
-        not_undoable: not_undoable.map(ToString::to_string),
-    }
-}
-
-fn not_undoable(path: &str, why: &Uncovered) -> Changed {
-    Changed {
-        change: change(path, 0, 0, Some(why)),
-        before: None,
-        after: None,
-    }
+    (&file).take(max + 1).read_to_end(&mut bytes).ok()?;
+    let stamp = Stamp::of(&file.metadata().ok()?);
+    Some((bytes, stamp))
 }
 
 impl Snapshot {
-    /// Walks and copies the workspace (see the module docs), the files in
-    /// `first` (workspace-relative: the ones the error names, which a fix most
-    /// plausibly touches) before any other. Checks `cancel` between files: an
-    /// aborted fix does not wait for the walk.
-    pub fn take(
-        workspace: &Path,
-        first: &[String],
-        cancel: &AtomicBool,
-    ) -> Result<Snapshot, Cancelled> {
-        Self::take_at_most(workspace, first, MAX_FILES, cancel)
-    }
-
-    fn take_at_most(
-        workspace: &Path,
-        first: &[String],
-        limit: usize,
-        cancel: &AtomicBool,
-    ) -> Result<Snapshot, Cancelled> {
-        let taken_at = SystemTime::now();
-        let mut snap = Snapshot {
+    fn empty(workspace: &Path, epoch: Epoch) -> Snapshot {
+        Snapshot {
             workspace: workspace.to_path_buf(),
-            taken_at,
+            epoch,
             kept: HashMap::new(),
             not_kept: HashMap::new(),
             bytes_kept: 0,
-            truncated: false,
-        };
-        let named = first.iter().filter_map(|rel| {
-            let meta = fs::symlink_metadata(workspace.join(rel)).ok()?;
-            let plain = confined::is_plain_relative(rel) && meta.file_type().is_file();
-            (plain && walk::left_out(workspace, rel).is_none()).then(|| (rel.clone(), meta))
-        });
-        let named: Vec<(String, Metadata)> = named.collect();
-        let walked = walk::files(workspace, limit, cancel)?;
-        snap.truncated = walked.truncated;
-        for (rel, meta) in named.into_iter().chain(walked.found) {
-            if snap.kept.contains_key(&rel) || snap.not_kept.contains_key(&rel) {
-                continue;
-            }
-            let stamp = Stamp::of(&meta);
-            let len = meta.len();
-            let why = if len > MAX_FILE {
-                Some(Uncovered::TooLarge)
-            } else if snap.bytes_kept + len > MAX_TOTAL {
-                Some(Uncovered::OverBudget)
-            } else {
-                match read_capped(&workspace.join(&rel), MAX_FILE) {
-                    Some(b) if b.len() as u64 > MAX_FILE => Some(Uncovered::TooLarge),
-                    Some(b) if is_binary(&b) => Some(Uncovered::Binary),
-                    Some(b) => {
-                        snap.bytes_kept += b.len() as u64;
-                        snap.kept.insert(rel.clone(), (b, stamp.clone()));
-                        None
-                    }
-                    // Vanished or unreadable: nothing to restore it to.
-                    None => Some(Uncovered::Unreachable("unreadable")),
-                }
-            };
-            if let Some(why) = why {
-                snap.not_kept.insert(rel, (stamp, why));
-            }
+            walked: 0,
+            reach: Reach::Stopped,
         }
-        Ok(snap)
     }
 
     /// Files copied, files only stat-ed, bytes copied: for `-v` and benchmarks.
@@ -227,270 +199,126 @@ impl Snapshot {
         (self.kept.len(), self.not_kept.len(), self.bytes_kept)
     }
 
-    /// What changed since the snapshot, sorted by path: the files in `named`
-    /// (the agent's tools named them) and, with `everything`, any file the walk
-    /// covers.
-    pub fn changed(&self, named: &[Resolved], everything: bool) -> Vec<Changed> {
-        let mut out: BTreeMap<String, Changed> = BTreeMap::new();
-        let mut done: HashSet<String> = HashSet::new();
-        if everything {
-            let now = walk::files(&self.workspace, MAX_FILES, &AtomicBool::new(false))
-                .map(|f| f.found)
-                .unwrap_or_default();
-            for (rel, _) in now {
-                if let Some(c) = self.compare(&rel, true) {
-                    out.insert(rel.clone(), c);
-                }
-                done.insert(rel);
-            }
-            let gone: Vec<&String> = self
-                .kept
-                .keys()
-                .chain(self.not_kept.keys())
-                .filter(|r| !done.contains(*r))
-                .collect();
-            for rel in gone {
-                if let Some(c) = self.compare(rel, true) {
-                    out.insert(rel.clone(), c);
-                }
-            }
-        }
-        for name in named {
-            match name {
-                Resolved::Inside(rel) => {
-                    if done.insert(rel.clone()) {
-                        if let Some(c) = self.compare(rel, false) {
-                            out.insert(rel.clone(), c);
-                        }
-                    }
-                }
-                Resolved::Outside(path) => {
-                    let shown = name.shown();
-                    if self.modified_since(path) && done.insert(shown.clone()) {
-                        out.insert(shown.clone(), not_undoable(&shown, &Uncovered::Outside));
-                    }
-                }
-            }
-        }
-        out.into_values().collect()
+    /// How far the walk got.
+    pub fn reach(&self) -> Reach {
+        self.reach
     }
 
-    /// Whether `path` was modified after the snapshot (less [`SLACK`]).
-    fn modified_since(&self, path: &Path) -> bool {
-        let since = self.taken_at.checked_sub(SLACK).unwrap_or(self.taken_at);
-        fs::symlink_metadata(path)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t >= since)
-    }
-
-    /// How `rel` differs from the snapshot, if it does. `walked`: the walk
-    /// found it now (or it was walked before), so it is not ignored.
-    fn compare(&self, rel: &str, walked: bool) -> Option<Changed> {
-        let full = self.workspace.join(rel);
-        if let Some((old, stamp)) = self.kept.get(rel) {
-            let racy = stamp.modified.is_none_or(|t| t + SLACK >= self.taken_at);
-            let same_stamp = fs::symlink_metadata(&full)
-                .is_ok_and(|m| m.file_type().is_file() && Stamp::of(&m) == *stamp);
-            if same_stamp && !racy {
-                return None;
-            }
-            return match confined::read(&self.workspace, rel, MAX_COMPARE) {
-                Ok(Found::File(now)) if now == *old => None,
-                Ok(Found::File(now)) => {
-                    let (added, removed) = if is_binary(&now) {
-                        (0, saturate(lines(old).len()))
-                    } else {
-                        count_changes(old, &now)
-                    };
-                    Some(Changed {
-                        change: change(rel, added, removed, None),
-                        before: Some(Before::from_bytes(old.clone())),
-                        after: Some(content_hash(&now)),
-                    })
+    /// Copies `rel` (`meta`: its metadata, read just before) or notes why not.
+    /// `before_agent`: the agent has not started, so whatever the file holds is
+    /// its pre-fix content; otherwise a file that may have changed since the
+    /// start, before or while it is read, is not trusted ([`Uncovered::Raced`]).
+    fn capture(&mut self, rel: String, meta: &Metadata, before_agent: bool) {
+        if self.kept.contains_key(rel.as_str()) || self.not_kept.contains_key(rel.as_str()) {
+            return;
+        }
+        let rel = rel.into_boxed_str();
+        let stamp = Stamp::of(meta);
+        let raced = |s: &Stamp| !before_agent && self.epoch.maybe_after(s.dev, s.ctime);
+        let why = if raced(&stamp) {
+            Some(Uncovered::Raced)
+        } else if stamp.len > MAX_FILE {
+            Some(Uncovered::TooLarge)
+        } else if self.bytes_kept + stamp.len > MAX_TOTAL {
+            Some(Uncovered::OverBudget)
+        } else {
+            match read_capped(&self.workspace.join(&*rel), MAX_FILE) {
+                // Changed while it was read, or since the start: not trusted.
+                Some((_, read)) if !before_agent && (read != stamp || raced(&read)) => {
+                    Some(Uncovered::Raced)
                 }
-                Ok(Found::Missing) => Some(Changed {
-                    change: change(rel, 0, saturate(lines(old).len()), None),
-                    before: Some(Before::from_bytes(old.clone())),
-                    after: None,
-                }),
-                Ok(Found::TooLarge(_)) => Some(not_undoable(
-                    rel,
-                    &Uncovered::Unreachable("grown past 64 MiB"),
-                )),
-                Ok(Found::Unreachable(why)) => {
-                    Some(not_undoable(rel, &Uncovered::Unreachable(why)))
+                Some((b, _)) if b.len() as u64 > MAX_FILE => Some(Uncovered::TooLarge),
+                Some((b, _)) if is_binary(&b) => Some(Uncovered::Binary),
+                Some((b, _)) => {
+                    self.bytes_kept += b.len() as u64;
+                    self.kept
+                        .insert(rel.clone(), (b.into_boxed_slice(), stamp.clone()));
+                    None
                 }
-                Err(_) => Some(not_undoable(rel, &Uncovered::Unreachable("unreadable"))),
-            };
-        }
-        if let Some((stamp, why)) = self.not_kept.get(rel) {
-            let now = fs::symlink_metadata(&full).ok().map(|m| Stamp::of(&m));
-            return (now.as_ref() != Some(stamp)).then(|| not_undoable(rel, why));
-        }
-        // Not there at the snapshot, or never walked.
-        let found = confined::read(&self.workspace, rel, MAX_FILE).ok()?;
-        if found == Found::Missing {
-            return None;
-        }
-        if !walked {
-            if let Some(why) = walk::left_out(&self.workspace, rel) {
-                // Ignored or skipped: it may have been there all along.
-                return self.modified_since(&full).then(|| not_undoable(rel, &why));
+                // Vanished or unreadable: nothing to restore it to.
+                None => Some(Uncovered::Unreachable("unreadable")),
             }
-        }
-        if self.truncated {
-            // Past the walk's end: it may have been there all along, too.
-            return self
-                .modified_since(&full)
-                .then(|| not_undoable(rel, &Uncovered::OverBudget));
-        }
-        match found {
-            Found::File(now) => {
-                let added = if is_binary(&now) {
-                    0
-                } else {
-                    saturate(lines(&now).len())
-                };
-                Some(Changed {
-                    change: change(rel, added, 0, None),
-                    before: Some(Before::Missing),
-                    after: Some(content_hash(&now)),
-                })
-            }
-            Found::TooLarge(_) => Some(not_undoable(rel, &Uncovered::TooLarge)),
-            Found::Unreachable(why) => Some(not_undoable(rel, &Uncovered::Unreachable(why))),
-            Found::Missing => None,
+        };
+        if let Some(why) = why {
+            self.not_kept.insert(rel, (stamp, why));
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::fs;
+    use std::sync::atomic::AtomicBool;
 
-    fn write(dir: &Path, rel: &str, text: &[u8]) {
+    pub fn write(dir: &Path, rel: &str, text: &[u8]) {
         let p = dir.join(rel);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, text).unwrap();
     }
 
-    fn summary(changed: &[Changed]) -> Vec<(String, u32, u32, Option<String>)> {
-        changed
-            .iter()
-            .map(|c| {
-                let f = &c.change;
-                (f.path.clone(), f.added, f.removed, f.not_undoable.clone())
-            })
-            .collect()
+    /// A snapshot taken as a fix takes it, probing `probe` (a directory of the
+    /// test's, standing for the state directory), waited to its end.
+    pub fn take(ws: &Path, first: &[String], probe: &Path) -> Snapshot {
+        let taking = Taking::start(
+            ws,
+            first,
+            Some(probe),
+            &AtomicBool::new(false),
+            Box::new(|_| {}),
+        )
+        .unwrap();
+        taking.wait();
+        taking.into_snapshot()
     }
 
     #[test]
-    fn sees_edits_creations_deletions_and_what_it_could_not_copy() {
+    fn copies_text_and_only_stats_the_rest() {
         let ws = tempfile::TempDir::new().unwrap();
         let d = ws.path();
         write(d, "app.py", b"a\nb\n");
-        write(d, "old.py", b"1\n2\n3\n");
         write(d, "blob.bin", b"\0\x01");
         write(d, "big.txt", &vec![b'x'; MAX_FILE as usize + 1]);
         write(d, "node_modules/dep.js", b"dep\n");
-        let snap = Snapshot::take(d, &[], &AtomicBool::new(false)).unwrap();
-        assert_eq!(snap.counts().0, 2);
-        write(d, "app.py", b"a\nc\nd\n");
-        write(d, "new/mod.py", b"n\n");
-        fs::remove_file(d.join("old.py")).unwrap();
-        write(d, "blob.bin", b"\0\x02\x03");
-        write(d, "big.txt", b"small now\n");
-        write(d, "node_modules/dep.js", b"changed\n");
-        let all = snap.changed(&[], true);
-        assert_eq!(
-            summary(&all),
-            [
-                ("app.py".into(), 2, 1, None),
-                ("big.txt".into(), 0, 0, Some("larger than 1 MiB".into())),
-                ("blob.bin".into(), 0, 0, Some("binary".into())),
-                ("new/mod.py".into(), 1, 0, None),
-                ("old.py".into(), 0, 3, None),
-            ]
-        );
-        assert_eq!(all[3].before, Some(Before::Missing));
-        assert_eq!(all[4].after, None);
-        // Only what the agent named: the dependency it edited counts too.
-        let named = [
-            Resolved::Inside("app.py".into()),
-            Resolved::Inside("node_modules/dep.js".into()),
-            Resolved::Inside("unchanged/missing.py".into()),
-        ];
-        assert_eq!(
-            summary(&snap.changed(&named, false)),
-            [
-                ("app.py".into(), 2, 1, None),
-                (
-                    "node_modules/dep.js".into(),
-                    0,
-                    0,
-                    Some("in node_modules/".into())
-                ),
-            ]
-        );
+        let snap = take(d, &[], d);
+        assert_eq!(snap.counts(), (1, 2, 4));
+        assert_eq!(snap.reach(), Reach::Complete);
+        assert_eq!(snap.not_kept["blob.bin"].1, Uncovered::Binary);
+        assert_eq!(snap.not_kept["big.txt"].1, Uncovered::TooLarge);
     }
 
     #[test]
-    fn a_file_it_never_saw_counts_only_when_modified_after_it() {
+    fn a_file_changed_after_the_start_is_not_trusted_by_the_background_copy() {
         let ws = tempfile::TempDir::new().unwrap();
         let d = ws.path();
-        write(d, "node_modules/old.js", b"old\n");
-        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
-        File::options()
-            .write(true)
-            .open(d.join("node_modules/old.js"))
-            .unwrap()
-            .set_modified(an_hour_ago)
-            .unwrap();
-        let snap = Snapshot::take(d, &[], &AtomicBool::new(false)).unwrap();
-        let named = [Resolved::Inside("node_modules/old.js".into())];
-        assert!(snap.changed(&named, false).is_empty());
-        let outside = tempfile::NamedTempFile::new().unwrap();
-        let named = [Resolved::Outside(outside.path().to_path_buf())];
-        let got = snap.changed(&named, false);
-        assert_eq!(got.len(), 1);
-        assert_eq!(
-            got[0].change.not_undoable.as_deref(),
-            Some("outside the workspace")
-        );
+        write(d, "early.py", b"before\n");
+        write(d, "late.py", b"before\n");
+        let epoch = Epoch::begin(Some(d)).settle(d);
+        let mut snap = Snapshot::empty(d, epoch);
+        let meta = |rel: &str| fs::symlink_metadata(d.join(rel)).unwrap();
+        snap.capture("early.py".into(), &meta("early.py"), false);
+        // The agent edits late.py before the background copy reaches it.
+        write(d, "late.py", b"after\n");
+        snap.capture("late.py".into(), &meta("late.py"), false);
+        assert_eq!(&*snap.kept["early.py"].0, b"before\n");
+        assert_eq!(snap.not_kept["late.py"].1, Uncovered::Raced);
+        // Before the agent started, whatever a file holds is its content.
+        snap.not_kept.clear();
+        snap.capture("late.py".into(), &meta("late.py"), true);
+        assert_eq!(&*snap.kept["late.py"].0, b"after\n");
     }
 
     #[test]
-    fn a_cancelled_snapshot_stops() {
-        let ws = tempfile::TempDir::new().unwrap();
-        write(ws.path(), "a", b"a");
-        assert!(Snapshot::take(ws.path(), &[], &AtomicBool::new(true)).is_err());
-    }
-
-    #[test]
-    fn past_the_file_budget_the_error_s_files_come_first_and_new_files_are_not_undoable() {
+    fn a_file_changed_while_it_is_read_is_not_trusted() {
         let ws = tempfile::TempDir::new().unwrap();
         let d = ws.path();
-        for f in ["a.py", "b.py", "c.py", "d.py"] {
-            write(d, f, b"x\n");
-        }
-        let first = ["c.py".to_string(), "missing.py".into(), "../x".into()];
-        let snap = Snapshot::take_at_most(d, &first, 2, &AtomicBool::new(false)).unwrap();
-        assert!(snap.truncated);
-        assert!(snap.kept.contains_key("c.py"));
-        assert!(snap.counts().0 >= 2);
-        write(d, "c.py", b"y\n");
-        write(d, "new.py", b"n\n");
-        let named = [
-            Resolved::Inside("c.py".into()),
-            Resolved::Inside("new.py".into()),
-        ];
-        let got = summary(&snap.changed(&named, false));
-        assert_eq!(got[0], ("c.py".into(), 1, 1, None));
-        assert_eq!(got[1].0, "new.py");
-        assert!(got[1]
-            .3
-            .as_deref()
-            .unwrap()
-            .starts_with("over the snapshot budget"));
+        write(d, "a.py", b"one\n");
+        let epoch = Epoch::begin(Some(d)).settle(d);
+        let mut snap = Snapshot::empty(d, epoch);
+        // The metadata the walk read, then a change before the read.
+        let stale = fs::symlink_metadata(d.join("a.py")).unwrap();
+        write(d, "a.py", b"two\n");
+        snap.capture("a.py".into(), &stale, false);
+        assert_eq!(snap.not_kept["a.py"].1, Uncovered::Raced);
     }
 }

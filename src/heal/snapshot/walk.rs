@@ -7,7 +7,6 @@
 
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use ignore::{DirEntry, WalkBuilder};
 
@@ -49,53 +48,56 @@ fn builder(root: &Path) -> WalkBuilder {
     b
 }
 
-/// The walk was cancelled (the fix was aborted).
-#[derive(Debug)]
-pub struct Cancelled;
-
-/// What [`files`] found.
+/// The regular files under a root, in the walk's order: (relative `/` path,
+/// metadata of the entry, read as the walk reached it).
 pub struct Files {
-    /// (relative `/` path, metadata of the entry)
-    pub found: Vec<(String, Metadata)>,
-    /// The walk stopped at `limit` files: there are more.
-    pub truncated: bool,
+    root: PathBuf,
+    walk: ignore::Walk,
 }
 
-/// The regular files under `root`, at most `limit` of them.
-pub fn files(root: &Path, limit: usize, cancel: &AtomicBool) -> Result<Files, Cancelled> {
-    let mut out = Vec::new();
-    let walk = builder(root).filter_entry(|e| !skipped_dir(e)).build();
-    for entry in walk {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(Cancelled);
-        }
-        if out.len() >= limit {
-            return Ok(Files {
-                found: out,
-                truncated: true,
-            });
-        }
-        // An entry we cannot read (permissions, vanished) is not ours to diff.
-        let Ok(entry) = entry else { continue };
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let Ok(rel) = entry.path().strip_prefix(root) else {
-            continue;
-        };
-        let Some(rel) = rel
-            .to_str()
-            .map(|s| s.replace(std::path::MAIN_SEPARATOR, "/"))
-        else {
-            continue;
-        };
-        let Ok(meta) = entry.metadata() else { continue };
-        out.push((rel, meta));
+/// The files a fix could plausibly touch under `root`.
+pub fn files(root: &Path) -> Files {
+    Files {
+        root: root.to_path_buf(),
+        walk: builder(root).filter_entry(|e| !skipped_dir(e)).build(),
     }
-    Ok(Files {
-        found: out,
-        truncated: false,
-    })
+}
+
+/// The files directly in `dir` (workspace-relative, `""` for the root), by
+/// the same rules.
+pub fn files_in(root: &Path, dir: &str) -> Files {
+    let mut b = builder(&root.join(dir));
+    b.max_depth(Some(1));
+    Files {
+        root: root.to_path_buf(),
+        walk: b.build(),
+    }
+}
+
+impl Iterator for Files {
+    type Item = (String, Metadata);
+
+    fn next(&mut self) -> Option<(String, Metadata)> {
+        for entry in self.walk.by_ref() {
+            // An entry we cannot read (permissions, vanished) is not ours to diff.
+            let Ok(entry) = entry else { continue };
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(&self.root) else {
+                continue;
+            };
+            let Some(rel) = rel
+                .to_str()
+                .map(|s| s.replace(std::path::MAIN_SEPARATOR, "/"))
+            else {
+                continue;
+            };
+            let Ok(meta) = entry.metadata() else { continue };
+            return Some((rel, meta));
+        }
+        None
+    }
 }
 
 /// Why the walk leaves `rel` out, or `None` when it would include it: under a
@@ -152,17 +154,17 @@ mod tests {
         ] {
             write(d, f);
         }
-        let mut got: Vec<String> = files(d, 100, &AtomicBool::new(false))
-            .unwrap()
-            .found
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
-        got.sort();
+        let listed = |files: Files| {
+            let mut got: Vec<String> = files.map(|(p, _)| p).collect();
+            got.sort();
+            got
+        };
         assert_eq!(
-            got,
+            listed(files(d)),
             [".github/ci.yml", ".gitignore", "app.py", "src/lib.py"]
         );
+        assert_eq!(listed(files_in(d, "")), [".gitignore", "app.py"]);
+        assert_eq!(listed(files_in(d, "src")), ["src/lib.py"]);
         assert_eq!(left_out(d, ".env"), Some(Uncovered::GitIgnored));
         assert_eq!(left_out(d, "build/out.js"), Some(Uncovered::GitIgnored));
         assert_eq!(
@@ -170,8 +172,5 @@ mod tests {
             Some(Uncovered::SkippedDir("node_modules".into()))
         );
         assert_eq!(left_out(d, "src/lib.py"), None);
-        assert!(files(d, 100, &AtomicBool::new(true)).is_err());
-        let some = files(d, 2, &AtomicBool::new(false)).unwrap();
-        assert!(some.truncated && some.found.len() == 2);
     }
 }
