@@ -132,11 +132,10 @@ fn a_chained_traceback_is_still_one_block() {
     assert!(d.poll(t + Duration::from_secs(10)).is_none());
 }
 
-/// `n` tracebacks `gap` apart, each after its request log line (Werkzeug's
-/// order), polled as the supervisor would: the blocks reported and when.
-fn hammered(n: u32, gap: Duration, lines: &[&str]) -> Vec<(Instant, ErrorBlock)> {
+/// `n` times `lines`, `gap` apart from `start`, polled as the supervisor
+/// would: the blocks reported and when.
+fn hammered(start: Instant, n: u32, gap: Duration, lines: &[&str]) -> Vec<(Instant, ErrorBlock)> {
     let mut d = det();
-    let start = Instant::now();
     let mut blocks = Vec::new();
     for i in 0..n {
         let now = start + gap * i;
@@ -157,10 +156,9 @@ fn tracebacks_faster_than_the_early_settle_are_each_their_own_block() {
     // separate error; the next one's first line closes the one before.
     let mut lines = vec!["127.0.0.1 - - [30/Nov/2026 00:29:11] \"GET / HTTP/1.1\" 500 -"];
     lines.extend_from_slice(TB);
-    let gap = Duration::from_millis(100);
-    let blocks = hammered(100, gap, &lines);
+    let (start, gap) = (Instant::now(), Duration::from_millis(100));
+    let blocks = hammered(start, 100, gap, &lines);
     assert_eq!(blocks.len(), 100);
-    let start = blocks[0].0 - gap;
     assert!(
         blocks[0].0 <= start + gap,
         "the first is reported when the second starts"
