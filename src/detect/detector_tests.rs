@@ -61,53 +61,38 @@ fn foreign_lines_do_not_extend_the_block() {
 }
 
 #[test]
-fn werkzeug_lines_after_a_traceback_do_not_delay_it() {
-    let mut d = det();
-    let t = Instant::now();
-    feed(
-        &mut d,
-        &[
-            "  File \"/app/app.py\", line 7",
-            "    def index()",
-            "               ^",
-            "SyntaxError: expected ':'",
-        ],
-        t,
-    );
-    let later = t + Duration::from_millis(50);
-    feed(
-        &mut d,
-        &[" * Debugger is active!", " * Debugger PIN: 271-426-714"],
-        later,
-    );
-    assert_eq!(d.deadline(), Some(t + EARLY_SETTLE));
-    let b = d.poll(t + EARLY_SETTLE).expect("block");
-    assert_eq!(b.lines.len(), 4);
-}
-
-#[test]
 fn reloader_chatter_after_a_complete_traceback_does_not_extend_it() {
-    // A traceback is complete at its final exception line: whatever a reloader or
-    // server prints next, indented or not, is not part of it and must not hold it
-    // for the full settle (Flask 1.x indents its banner; Werkzeug starts with ` * `).
-    let mut d = det();
-    let t = Instant::now();
-    feed(&mut d, TB, t);
-    let later = t + Duration::from_millis(50);
-    feed(
-        &mut d,
-        &[
-            " * Detected change in '/app/app.py', reloading",
-            " * Restarting with stat",
-            "   WARNING: This is a development server. Do not use it in a production deployment.",
-            "   Use a production WSGI server instead.",
-            "    Watching for file changes",
-        ],
-        later,
-    );
-    assert_eq!(d.deadline(), Some(t + EARLY_SETTLE));
-    let b = d.poll(t + EARLY_SETTLE).expect("block");
-    assert_eq!(b.lines.len(), 4);
+    // A traceback (or a SyntaxError report) is complete at its final exception
+    // line: whatever a reloader or server prints next, indented or not, is not
+    // part of it and must not hold it for the full settle (Werkzeug's lines start
+    // with ` * `; Flask 1.x indented its banner).
+    let syntax: &[&str] = &[
+        "  File \"/app/app.py\", line 7",
+        "    def index()",
+        "               ^",
+        "SyntaxError: expected ':'",
+    ];
+    for block in [TB, syntax] {
+        let mut d = det();
+        let t = Instant::now();
+        feed(&mut d, block, t);
+        feed(
+            &mut d,
+            &[
+                " * Detected change in '/app/app.py', reloading",
+                " * Restarting with stat",
+                " * Debugger is active!",
+                " * Debugger PIN: 271-426-714",
+                "   WARNING: This is a development server. Do not use it in a production deployment.",
+                "   Use a production WSGI server instead.",
+                "    Watching for file changes",
+            ],
+            t + Duration::from_millis(50),
+        );
+        assert_eq!(d.deadline(), Some(t + EARLY_SETTLE), "{block:?}");
+        let b = d.poll(t + EARLY_SETTLE).expect("block");
+        assert_eq!(b.lines.len(), 4, "{block:?}");
+    }
 }
 
 #[test]
