@@ -7,19 +7,25 @@
                       code's start-up output has settled)
   error -> healed     the first error response, to the first fixed response, as a
                       client polling every 200 ms sees them (detection, triage,
-                      fix, reload all included)
+                      fix, reload all included; 40 ms for the hammered Flask
+                      row; Vite's client also holds the page's HMR websocket
+                      open; none for tsc --watch, which serves nothing)
 
 Timestamps come from the agent itself (after its write), the client, and the
 events file, not from otorepair's own messages. The agent and the triage are
 instant scripts, so the numbers are otorepair's and the server's share.
 
-    benches/reload_latency.py [RUNS]      (default 5; builds --release first)
+    benches/reload_latency.py [RUNS] [NAME...]   (default 5 runs of every
+                                                  server; builds --release first)
 
-Needs tests/dev_servers/install.sh (run here). Uses only 127.0.0.1.
+RELOAD_BENCH_BIN=/path/to/otorepair measures that binary instead (an older
+build, to compare in one session). Needs tests/dev_servers/install.sh (run
+here). Uses only 127.0.0.1.
 """
 
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -29,7 +35,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "target", "dev-servers")
-BIN = os.path.join(ROOT, "target", "release", "otorepair")
+BIN = os.environ.get("RELOAD_BENCH_BIN") or os.path.join(ROOT, "target", "release", "otorepair")
 
 FLASK_APP = """from flask import Flask
 app = Flask(__name__)
@@ -64,18 +70,50 @@ DJANGO = {
     "    cart = {}\n    return HttpResponse('total: %s' % cart['total'])\n",
 }
 
+VITE = {
+    "index.html": '<!doctype html>\n<html><body><div id="app"></div>'
+    '<script type="module" src="/src/main.js"></script></body></html>\n',
+    "src/main.js": "import { total } from './cart.js'\n"
+    "document.querySelector('#app').textContent = 'total: ' + total([1, 2])\n",
+    "src/cart.js": "export function total(items) {\n  return items.reduce((a, b) => a + b, 0\n}\n",
+}
+TSC = {
+    "tsconfig.json": '{ "compilerOptions": { "strict": true, "noEmit": true, "target": "es2022" }, "include": ["src"] }\n',
+    "src/cart.ts": "export function total(items: number[]): string {\n"
+    "  const sum: number = items.reduce((a, b) => a + b, 0);\n"
+    "  const label: string = sum;\n  return label;\n}\n",
+}
+
 VENV = os.path.join(TOOLS, "venv", "bin")
+NODE_BIN = os.path.join(TOOLS, "node_modules", ".bin")
+FLASK_FIX = ("app.py", "'total: %s' % cart['total']", "'fixed'")
+
+
+def server(name, files, command, fix, path="/", every=0.2, hmr=False, http=True):
+    return dict(name=name, files=files, command=command, fix=fix, path=path, every=every, hmr=hmr, http=http)
+
+
 SERVERS = [
-    ("flask --debug", {"app.py": FLASK_APP}, lambda p: [f"{VENV}/flask", "--app", "app", "run", "--debug", "--port", str(p)],
-     ("app.py", "'total: %s' % cart['total']", "'fixed'")),
-    ("flask (no reloader)", {"app.py": FLASK_APP}, lambda p: [f"{VENV}/flask", "--app", "app", "run", "--port", str(p)],
-     ("app.py", "'total: %s' % cart['total']", "'fixed'")),
-    ("uvicorn --reload", {"main.py": ASGI_APP}, lambda p: [f"{VENV}/uvicorn", "main:app", "--reload", "--port", str(p)],
-     ("main.py", "('total: %s' % cart['total']).encode()", "b'fixed'")),
-    ("django runserver", DJANGO, lambda p: [f"{VENV}/python", "manage.py", "runserver", f"127.0.0.1:{p}"],
-     ("shop/views.py", "'total: %s' % cart['total']", "'fixed'")),
-    ("nodemon", {"server.js": NODE_SERVER}, lambda p: [f"{TOOLS}/node_modules/.bin/nodemon", "server.js"],
-     ("server.js", "'total: ' + cart.total", "'fixed'")),
+    server("flask --debug", {"app.py": FLASK_APP},
+           lambda p: [f"{VENV}/flask", "--app", "app", "run", "--debug", "--port", str(p)], FLASK_FIX),
+    server("flask --debug, 25/s", {"app.py": FLASK_APP},
+           lambda p: [f"{VENV}/flask", "--app", "app", "run", "--debug", "--port", str(p)], FLASK_FIX,
+           every=0.04),
+    server("flask (no reloader)", {"app.py": FLASK_APP},
+           lambda p: [f"{VENV}/flask", "--app", "app", "run", "--port", str(p)], FLASK_FIX),
+    server("uvicorn --reload", {"main.py": ASGI_APP},
+           lambda p: [f"{VENV}/uvicorn", "main:app", "--reload", "--port", str(p)],
+           ("main.py", "('total: %s' % cart['total']).encode()", "b'fixed'")),
+    server("django runserver", DJANGO,
+           lambda p: [f"{VENV}/python", "manage.py", "runserver", f"127.0.0.1:{p}"],
+           ("shop/views.py", "'total: %s' % cart['total']", "'fixed'")),
+    server("nodemon", {"server.js": NODE_SERVER}, lambda p: [f"{NODE_BIN}/nodemon", "server.js"],
+           ("server.js", "'total: ' + cart.total", "'fixed'")),
+    server("vite", VITE,
+           lambda p: [f"{NODE_BIN}/vite", "--host", "127.0.0.1", "--port", str(p), "--strictPort"],
+           ("src/cart.js", "a + b, 0\n", "a + b, 0) // fixed\n"), path="/src/cart.js", hmr=True),
+    server("tsc --watch", TSC, lambda p: [f"{NODE_BIN}/tsc", "--watch"],
+           ("src/cart.ts", "const label: string = sum;", "const label: string = String(sum);"), http=False),
 ]
 
 AGENT = """import os, sys, time
@@ -95,7 +133,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def get(port):
+def get(port, path="/"):
     """(status, body): status -1 when refused, 0 when the connection dropped."""
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -104,7 +142,7 @@ def get(port):
     data = b""
     try:
         with s:
-            s.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            s.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
             while True:
                 chunk = s.recv(65536)
                 if not chunk:
@@ -118,8 +156,31 @@ def get(port):
     return status, text.split("\r\n\r\n", 1)[-1]
 
 
-def one_run(name, files, command, fix):
-    work = tempfile.mkdtemp(prefix="reload-bench-")
+def hmr_socket(port):
+    """Vite's HMR websocket, opened as the page's /@vite/client does; None until
+    the server answers. Without it Vite neither pushes nor logs an update."""
+    status, script = get(port, "/@vite/client")
+    token = re.search(r'const wsToken = "([^"]+)"', script) if status == 200 else None
+    if not token:
+        return None
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall((f"GET /?token={token.group(1)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                   "Sec-WebSocket-Protocol: vite-hmr\r\n\r\n").encode())
+        if s.recv(512).startswith(b"HTTP/1.1 101"):
+            return s
+        s.close()
+    except OSError:
+        pass
+    return None
+
+
+def one_run(srv):
+    files, command, fix = srv["files"], srv["command"], srv["fix"]
+    # One level down: tsc --watch does not watch a project right under /tmp.
+    work = os.path.join(tempfile.mkdtemp(prefix="reload-bench-"), "project")
     for rel, text in files.items():
         path = os.path.join(work, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -137,11 +198,21 @@ def one_run(name, files, command, fix):
             "--triage-cmd", "cat >/dev/null; echo ERROR", "--"] + command(port)
     proc = subprocess.Popen(args, cwd=work, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    first_error = healed = None
+    first_error = healed = hmr = None
     deadline = time.time() + 90
     try:
         while time.time() < deadline:
-            status, body = get(port)
+            if not srv["http"]:
+                if live_seen(events):
+                    break
+                time.sleep(0.2)
+                continue
+            if srv["hmr"] and hmr is None:
+                hmr = hmr_socket(port)
+                if hmr is None:
+                    time.sleep(srv["every"])
+                    continue
+            status, body = get(port, srv["path"])
             now = time.time()
             # An error page, or a process dying on the request (node under nodemon).
             if first_error is None and status in (500, 0):
@@ -150,8 +221,10 @@ def one_run(name, files, command, fix):
                 healed = now
             if healed is not None and (live_seen(events) or now > healed + 10):
                 break
-            time.sleep(0.2)
+            time.sleep(srv["every"])
     finally:
+        if hmr is not None:
+            hmr.close()
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
     evs = []
@@ -188,11 +261,16 @@ def ms(values):
 
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    names = sys.argv[2:]
     subprocess.run([os.path.join(ROOT, "tests/dev_servers/install.sh")], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if not os.environ.get("RELOAD_BENCH_BIN"):
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     print(f"{'server':22} {'evidence':10} {'write -> evidence':32} {'write -> live':32} {'error -> healed':32} fixes")
-    for name, files, command, fix in SERVERS:
-        results = [one_run(name, files, command, fix) for _ in range(runs)]
+    for srv in SERVERS:
+        name = srv["name"]
+        if names and name not in names:
+            continue
+        results = [one_run(srv) for _ in range(runs)]
         kinds = sorted({r["evidence"] for r in results})
         fixes = sorted({r["fixes"] for r in results})
         print(f"{name:22} {'/'.join(kinds):10} {ms(r['write_to_evidence'] for r in results):32} "

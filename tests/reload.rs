@@ -336,9 +336,36 @@ fn a_failing_check_is_a_failed_attempt_and_the_next_prompt_carries_its_output() 
         "{second}"
     );
     assert!(!logs.path().join("prompt-3.txt").exists());
-    let verdicts: Vec<bool> = events(&events_file, "verify")
+    // The failed check is the attempt's verdict everywhere: in the history the
+    // next prompt shows, in history.json, and in the events of that attempt.
+    assert!(
+        second.contains("1. FAILED: do not repeat this approach."),
+        "{second}"
+    );
+    let verdicts: Vec<(u64, bool)> = events(&events_file, "verify")
         .iter()
-        .map(|e| e["ok"].as_bool().unwrap())
+        .map(|e| {
+            (
+                e["attempt"].as_u64().unwrap_or(0),
+                e["ok"].as_bool().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(verdicts, [false, true]);
+    assert_eq!(verdicts, [(1, false), (2, true)]);
+    let applied: Vec<(u64, bool)> = events(&events_file, "fix_end")
+        .iter()
+        .map(|e| (e["attempt"].as_u64().unwrap(), e["ok"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(applied, [(1, true), (2, true)], "the agent's part of each");
+    let history: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::state_dir(dir.path()).join("history.json")).unwrap(),
+    )
+    .unwrap();
+    let recorded: Vec<bool> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["success"].as_bool().unwrap())
+        .collect();
+    assert_eq!(recorded, [false, true], "{history:#}");
 }

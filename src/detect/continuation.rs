@@ -87,6 +87,9 @@ pub(crate) struct ContState {
     pub last_indented: bool,
     /// The block is structurally complete (webpack: nothing after its summary line).
     pub complete: bool,
+    /// A foreign line came since the last belonging one (a request log between
+    /// two tracebacks): a start line now begins another error.
+    pub interrupted: bool,
 }
 
 /// Decide whether `text` continues an open block of ecosystem `eco`.
@@ -98,11 +101,21 @@ pub(crate) fn continues(eco: Eco, st: ContState, text: &str) -> Cont {
     let same_eco_start = || classify_start(text).map(|s| s.eco) == Some(eco);
     match eco {
         Eco::Python => {
-            if text.starts_with(" * ") {
-                // Werkzeug's own lines (` * Debugger is active!`, ` * Restarting with
-                // stat`) after a traceback: the server talking, not a frame.
+            if re_py_chain().is_match(text) {
+                Cont::Belongs(Some(false))
+            } else if st.complete || text.starts_with(" * ") {
+                // A traceback is complete at its final exception line: only a chained
+                // one goes on. What follows is the server talking (Werkzeug's
+                // ` * Restarting with stat`, an indented banner), or the next error.
                 Cont::Foreign
-            } else if indented || re_py_chain().is_match(text) || text.starts_with("Traceback (") {
+            } else if text.starts_with("Traceback (") {
+                // After its lead-in or a chain header; after other output, a new error.
+                if st.interrupted {
+                    Cont::Foreign
+                } else {
+                    Cont::Belongs(Some(false))
+                }
+            } else if indented {
                 Cont::Belongs(Some(false))
             } else if st.last_indented && re_py_exc_line().is_match(text) {
                 Cont::Belongs(Some(true))

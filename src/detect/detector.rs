@@ -3,7 +3,9 @@
 //! One block is open at a time. Lines that belong to it (frames, carets, chained
 //! tracebacks) extend it and move its deadline; other lines go to the buffer only.
 //! A block settles `settle` after its last belonging line, or 150 ms after it when it
-//! is structurally complete. Nothing here reads the clock: callers pass `now`.
+//! is structurally complete, and at the latest [`MAX_OPEN`] after its first line
+//! (output that never pauses cannot keep an error from being reported). Nothing
+//! here reads the clock: callers pass `now`.
 
 use super::analyze::{analyze, Analysis};
 use super::continuation::{self, Cont, ContState};
@@ -28,6 +30,9 @@ pub const BLOCK_BYTES: usize = 64 * 1024;
 const QUEUE_MAX: usize = 8;
 /// Early settle for a structurally complete block.
 pub const EARLY_SETTLE: Duration = Duration::from_millis(150);
+/// The longest a block stays open after its first line, however steadily lines
+/// keep belonging to it (a settle longer than this raises it to the settle).
+pub const MAX_OPEN: Duration = Duration::from_secs(10);
 
 /// What the supervisor can tune.
 #[derive(Debug, Clone)]
@@ -63,6 +68,8 @@ struct OpenBlock {
     continuations: usize,
     free_next: u8,
     complete: bool,
+    /// When the block's first line came: it is reported by `opened + MAX_OPEN`.
+    opened: Instant,
     last: Instant,
     state: ContState,
     /// Sequence number of the newest line, to know whether it is still buffered.
@@ -90,10 +97,12 @@ impl OpenBlock {
             continuations: 0,
             free_next: 0,
             complete: end,
+            opened: now,
             last: now,
             state: ContState {
                 last_indented: first_indented,
                 complete: end,
+                interrupted: false,
             },
             last_seq: seq,
             record: None,
@@ -175,6 +184,7 @@ impl Detector {
 
     /// Feed one clean line observed at `now`.
     pub fn push(&mut self, line: Line, now: Instant) {
+        self.settle_expired(now);
         let line = bound(line);
         self.seq += 1;
         let seq = self.seq;
@@ -202,6 +212,7 @@ impl Detector {
                     }
                     open.state.complete = open.complete;
                     open.state.last_indented = text.starts_with([' ', '\t']);
+                    open.state.interrupted = false;
                     open.last = now;
                     open.last_seq = seq;
                     handled = true;
@@ -212,7 +223,7 @@ impl Detector {
                     }
                     handled = true;
                 }
-                Cont::Foreign => {}
+                Cont::Foreign => open.state.interrupted = true,
             }
         }
         if !handled {
@@ -299,13 +310,24 @@ impl Detector {
 
     fn open_deadline(&self) -> Option<Instant> {
         self.open.as_ref().map(|o| {
-            o.last
+            let quiet = o.last
                 + if o.complete {
                     EARLY_SETTLE.min(self.settle)
                 } else {
                     self.settle
-                }
+                };
+            quiet.min(o.opened + MAX_OPEN.max(self.settle))
         })
+    }
+
+    /// The open block, if its deadline has passed: a line arriving late (before
+    /// the caller polled) does not extend it.
+    fn settle_expired(&mut self, now: Instant) {
+        if self.open_deadline().is_some_and(|d| d <= now) {
+            if let Some(open) = self.open.take() {
+                self.settle_block(open, now);
+            }
+        }
     }
 
     /// When `poll` must next be called; `None` when nothing is pending.
@@ -319,11 +341,7 @@ impl Detector {
 
     /// A settled block, once its deadline has passed.
     pub fn poll(&mut self, now: Instant) -> Option<ErrorBlock> {
-        if self.open_deadline().is_some_and(|d| d <= now) {
-            if let Some(open) = self.open.take() {
-                self.settle_block(open, now);
-            }
-        }
+        self.settle_expired(now);
         if self.queue.front().is_some_and(|s| s.ready <= now) {
             return self.queue.pop_front().map(|s| s.block);
         }

@@ -61,28 +61,146 @@ fn foreign_lines_do_not_extend_the_block() {
 }
 
 #[test]
-fn werkzeug_lines_after_a_traceback_do_not_delay_it() {
+fn reloader_chatter_after_a_complete_traceback_does_not_extend_it() {
+    // A traceback (or a SyntaxError report) is complete at its final exception
+    // line: whatever a reloader or server prints next, indented or not, is not
+    // part of it and must not hold it for the full settle (Werkzeug's lines start
+    // with ` * `; Flask 1.x indented its banner).
+    let syntax: &[&str] = &[
+        "  File \"/app/app.py\", line 7",
+        "    def index()",
+        "               ^",
+        "SyntaxError: expected ':'",
+    ];
+    for block in [TB, syntax] {
+        let mut d = det();
+        let t = Instant::now();
+        feed(&mut d, block, t);
+        feed(
+            &mut d,
+            &[
+                " * Detected change in '/app/app.py', reloading",
+                " * Restarting with stat",
+                " * Debugger is active!",
+                " * Debugger PIN: 271-426-714",
+                "   WARNING: This is a development server. Do not use it in a production deployment.",
+                "   Use a production WSGI server instead.",
+                "    Watching for file changes",
+            ],
+            t + Duration::from_millis(50),
+        );
+        assert_eq!(d.deadline(), Some(t + EARLY_SETTLE), "{block:?}");
+        let b = d.poll(t + EARLY_SETTLE).expect("block");
+        assert_eq!(b.lines.len(), 4, "{block:?}");
+    }
+}
+
+#[test]
+fn a_chained_traceback_is_still_one_block() {
     let mut d = det();
     let t = Instant::now();
+    feed(&mut d, TB, t);
     feed(
         &mut d,
         &[
-            "  File \"/app/app.py\", line 7",
-            "    def index()",
-            "               ^",
-            "SyntaxError: expected ':'",
+            "",
+            "During handling of the above exception, another exception occurred:",
+            "",
         ],
-        t,
+        t + Duration::from_millis(50),
     );
-    let later = t + Duration::from_millis(50);
+    let t2 = t + Duration::from_millis(100);
+    feed(&mut d, TB, t2);
+    assert_eq!(d.deadline(), Some(t2 + EARLY_SETTLE));
+    let b = d.poll(t2 + EARLY_SETTLE).expect("block");
+    assert_eq!(b.lines.len(), 11);
+    assert!(d.poll(t + Duration::from_secs(10)).is_none());
+}
+
+/// `n` times `lines`, `gap` apart from `start`, polled as the supervisor
+/// would: the blocks reported and when.
+fn hammered(start: Instant, n: u32, gap: Duration, lines: &[&str]) -> Vec<(Instant, ErrorBlock)> {
+    let mut d = det();
+    let mut blocks = Vec::new();
+    for i in 0..n {
+        let now = start + gap * i;
+        while let Some(dl) = d.deadline().filter(|dl| *dl <= now) {
+            blocks.extend(d.poll(dl).map(|b| (dl, b)));
+        }
+        feed(&mut d, lines, now);
+    }
+    while let Some(dl) = d.deadline() {
+        blocks.extend(d.poll(dl).map(|b| (dl, b)));
+    }
+    blocks
+}
+
+#[test]
+fn tracebacks_faster_than_the_early_settle_are_each_their_own_block() {
+    // A failing route hit ten times a second: each traceback is a complete,
+    // separate error; the next one's first line closes the one before.
+    let mut lines = vec!["127.0.0.1 - - [30/Nov/2026 00:29:11] \"GET / HTTP/1.1\" 500 -"];
+    lines.extend_from_slice(TB);
+    let (start, gap) = (Instant::now(), Duration::from_millis(100));
+    let blocks = hammered(start, 100, gap, &lines);
+    assert_eq!(blocks.len(), 100);
+    assert!(
+        blocks[0].0 <= start + gap,
+        "the first is reported when the second starts"
+    );
+    assert!(blocks
+        .iter()
+        .all(|(_, b)| b.lines.len() == 4 && b.summary.starts_with("KeyError")));
+}
+
+#[test]
+fn a_traceback_after_other_output_starts_a_new_block_even_if_the_last_was_cut() {
+    // The old worker died in the middle of a traceback (no final line), then the
+    // server logged a request and another traceback came: two errors, not one.
+    let mut d = det();
+    let t = Instant::now();
+    feed(&mut d, &TB[..3], t);
+    let t2 = t + Duration::from_millis(300);
     feed(
         &mut d,
-        &[" * Debugger is active!", " * Debugger PIN: 271-426-714"],
-        later,
+        &["127.0.0.1 - - [30/Nov/2026 00:29:11] \"GET / HTTP/1.1\" 500 -"],
+        t2,
     );
-    assert_eq!(d.deadline(), Some(t + EARLY_SETTLE));
-    let b = d.poll(t + EARLY_SETTLE).expect("block");
-    assert_eq!(b.lines.len(), 4);
+    feed(&mut d, TB, t2);
+    let first = d.poll(t2).expect("the cut block, closed by the new start");
+    assert_eq!(first.lines.len(), 3);
+    let second = d.poll(t2 + EARLY_SETTLE).expect("the new block");
+    assert_eq!(second.lines.len(), 4);
+}
+
+#[test]
+fn no_block_stays_open_longer_than_max_open_however_steady_the_output() {
+    // An endless stream of lines that each belong (frames, every 100 ms): the
+    // block is still reported MAX_OPEN after its first line.
+    let mut d = det();
+    let t = Instant::now();
+    feed(&mut d, &TB[..1], t);
+    let mut reported = None;
+    for i in 1..1000u32 {
+        let now = t + Duration::from_millis(100) * i;
+        if let Some(b) = d
+            .deadline()
+            .filter(|dl| *dl <= now)
+            .and_then(|dl| d.poll(dl))
+        {
+            reported = Some((now, b));
+            break;
+        }
+        feed(&mut d, &["  File \"/app/app.py\", line 3, in index"], now);
+    }
+    let (at, b) = reported.expect("reported");
+    assert!(
+        at <= t + MAX_OPEN + Duration::from_millis(100),
+        "{:?}",
+        at - t
+    );
+    assert!(at >= t + MAX_OPEN, "not before the bound: {:?}", at - t);
+    assert!(b.lines.len() > 50);
 }
 
 #[test]
@@ -227,6 +345,7 @@ mod properties {
                 prop_assert!(d.buffer_bytes <= BUFFER_BYTES + LINE_BYTES);
                 prop_assert!(d.queue.len() <= QUEUE_MAX);
                 if let Some(open) = &d.open {
+                    prop_assert!(d.deadline().is_some_and(|dl| dl <= open.opened + MAX_OPEN));
                     prop_assert!(open.lines.len() <= BLOCK_LINES);
                     prop_assert!(open.bytes <= BLOCK_BYTES + 2 * LINE_BYTES);
                     prop_assert!(open.pending_blank.len() <= 3);

@@ -150,6 +150,30 @@ pub struct Finished {
     pub files: Vec<FileChange>,
     pub failure: Option<String>,
     pub warnings: Vec<String>,
+    /// The history entry written, to amend once the fix is checked.
+    pub recorded: Option<Recorded>,
+}
+
+/// An attempt's history entry, written by [`finish`] before the fix was live
+/// and checked: a `--verify` check that fails later makes it a failed attempt.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    history: History,
+    time: u64,
+    fingerprint: String,
+}
+
+impl Recorded {
+    /// The fix's check failed: the entry says the attempt failed. File work (a
+    /// lock, a read, a write): call it off the event loop. Returns warnings.
+    pub fn check_failed(&self, now: u64) -> Vec<String> {
+        match self.history.amend(self.time, &self.fingerprint, false, now) {
+            Ok(w) => w.into_iter().collect(),
+            Err(e) => vec![format!(
+                "cannot record the failed check in the fix history: {e:#}"
+            )],
+        }
+    }
 }
 
 /// What the fix changed; judges it (no change is a failure); leaves its undo
@@ -176,12 +200,21 @@ pub fn finish(prepared: &Prepared, ending: Ending) -> Finished {
             warnings.push(format!("undo will not cover this fix: {e:#}"));
         }
     }
+    let mut recorded = None;
     if let Some(h) = &prepared.history {
         let mut entry = ending.entry;
         entry.success = failure.is_none();
         entry.files = files.clone();
+        let (time, fingerprint) = (entry.time, entry.fingerprint.clone());
         match h.append(entry, ending.now) {
-            Ok(w) => warnings.extend(w),
+            Ok(w) => {
+                warnings.extend(w);
+                recorded = Some(Recorded {
+                    history: h.clone(),
+                    time,
+                    fingerprint,
+                });
+            }
             Err(e) => warnings.push(format!("cannot write the fix history: {e:#}")),
         }
     }
@@ -189,6 +222,7 @@ pub fn finish(prepared: &Prepared, ending: Ending) -> Finished {
         files,
         failure,
         warnings,
+        recorded,
     }
 }
 

@@ -113,9 +113,12 @@ pub enum Event {
     Live {
         fingerprint: String,
     },
-    /// The `--verify` check's result; `code` is null when it could not run or was killed.
+    /// The `--verify` check's result: the verdict of the attempt `attempt` (whose
+    /// `fix_end` said only that its agent changed files); `code` is null when it
+    /// could not run or was killed.
     Verify {
         fingerprint: String,
+        attempt: u32,
         ok: bool,
         code: Option<i32>,
         duration_ms: u64,

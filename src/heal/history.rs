@@ -139,6 +139,33 @@ impl History {
         Ok(warning)
     }
 
+    /// Set the verdict of the newest entry written at `time` for `fingerprint`
+    /// (an attempt's own entry, once its `--verify` check has run). Returns a
+    /// warning if a corrupt file was moved aside; an entry that is gone (50
+    /// newer ones, or the file moved aside) is left gone.
+    pub fn amend(
+        &self,
+        time: u64,
+        fingerprint: &str,
+        success: bool,
+        now: u64,
+    ) -> Result<Option<String>> {
+        let _lock = self.state.lock(LOCK)?;
+        let Loaded {
+            mut entries,
+            warning,
+        } = self.load_locked(now)?;
+        let own = entries
+            .iter_mut()
+            .rev()
+            .find(|e| e.time == time && e.fingerprint == fingerprint);
+        if let Some(entry) = own.filter(|e| e.success != success) {
+            entry.success = success;
+            self.write_locked(entries)?;
+        }
+        Ok(warning)
+    }
+
     /// Start the history with `entries` (from an older otorepair's file) unless
     /// it already has some.
     pub fn import(&self, entries: Vec<HistoryEntry>) -> Result<()> {
@@ -368,6 +395,33 @@ mod tests {
         assert_eq!(l.entries[0].time, 5);
         assert_eq!(l.entries[49].time, 54);
         assert!(l.warning.is_none());
+    }
+
+    #[test]
+    fn amend_sets_the_verdict_of_the_attempts_own_entry() {
+        let ws = tempfile::TempDir::new().unwrap();
+        let h = open(ws.path());
+        for e in [
+            entry(7, "f", "E", true),
+            entry(7, "g", "E", true),
+            entry(7, "f", "E", true),
+        ] {
+            h.append(e, 10).unwrap();
+        }
+        assert_eq!(h.amend(7, "f", false, 10).unwrap(), None);
+        let verdicts: Vec<bool> = h
+            .load(10)
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| e.success)
+            .collect();
+        // The newest entry of that attempt only: an older one with the same key
+        // was an earlier attempt in the same second.
+        assert_eq!(verdicts, [true, true, false]);
+        // Nothing to amend: the file is left as it is.
+        assert_eq!(h.amend(8, "f", false, 10).unwrap(), None);
+        assert_eq!(h.load(10).unwrap().entries.len(), 3);
     }
 
     #[test]

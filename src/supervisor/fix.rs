@@ -17,7 +17,7 @@ use crate::agent::{
     fix_prompt, AgentEvent, AgentOutput, AgentProcess, ExitOutcome, FixRequest, Role, StreamParser,
 };
 use crate::cli::OnFix;
-use crate::heal::attempt::{self, Finished, Prepared};
+use crate::heal::attempt::{self, Finished, Prepared, Recorded};
 use crate::heal::events::{Event as Ev, FixPath};
 use crate::heal::history::{clip, MAX_SNIPPET};
 use crate::heal::snapshot::Report;
@@ -168,7 +168,7 @@ impl Supervisor {
                 let repaint = run.overlay.close(&outcome, false);
                 self.router.capture(false);
                 self.breaker.record(&run.job.fingerprint, Outcome::Failed);
-                self.after_fix(run.job, false, false, repaint, &[])
+                self.after_fix(run.job, None, false, repaint)
             }
         }
     }
@@ -198,7 +198,7 @@ impl Supervisor {
             duration_ms: millis(took),
             files: Vec::new(),
         });
-        self.after_fix(run.job, false, run.aborted, repaint, &[])
+        self.after_fix(run.job, None, run.aborted, repaint)
     }
 
     pub(super) fn on_agent_output(&mut self, token: u64, out: AgentOutput) -> Option<i32> {
@@ -318,6 +318,7 @@ impl Supervisor {
             files,
             failure,
             warnings,
+            recorded,
         } = finished;
         let ok = failure.is_none();
         let secs = took.as_secs_f64();
@@ -346,7 +347,8 @@ impl Supervisor {
             duration_ms: millis(took),
             files: files.clone(),
         });
-        self.after_fix(run.job, ok, run.aborted, repaint, &files)
+        let applied = ok.then_some(Applied { files, recorded });
+        self.after_fix(run.job, applied, run.aborted, repaint)
     }
 
     /// What follows a fix: restart after a crash, or reload/restart/wait after a
@@ -355,10 +357,9 @@ impl Supervisor {
     pub(super) fn after_fix(
         &mut self,
         job: FixJob,
-        ok: bool,
+        applied: Option<Applied>,
         aborted: bool,
         repaint: bool,
-        files: &[FileChange],
     ) -> Option<i32> {
         if repaint {
             self.nudge_repaint();
@@ -389,12 +390,19 @@ impl Supervisor {
             OnFix::Auto => Arrival::Reload,
             OnFix::Wait => Arrival::Unknown,
         };
-        if !ok {
+        let Some(applied) = applied else {
             self.watch = None;
             return None;
-        }
-        self.land(job, files, arrival)
+        };
+        self.land(job, applied, arrival)
     }
+}
+
+/// A fix that worked as far as its agent goes: what it changed, and its
+/// history entry (amended if the fix's check fails once it is live).
+pub(super) struct Applied {
+    pub(super) files: Vec<FileChange>,
+    pub(super) recorded: Option<Recorded>,
 }
 
 /// `app.py +1 -1, .env changed (not undoable: git-ignored)`

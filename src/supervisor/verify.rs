@@ -2,9 +2,12 @@
 //! `--test-cmd`). It runs with `sh -c` in the workspace, in a process group of
 //! its own (stopped as a whole on timeout, and whatever it left behind when it
 //! exits). A failing check is a failed attempt: the next prompt carries its
-//! output, redacted.
+//! output, redacted, and the attempt's history entry (written when its agent
+//! ended) is amended to say it failed, on the check's worker thread before the
+//! loop hears of the verdict, so the next attempt's prompt already reads it.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::agent::{spawn_collecting, AgentCommand, AgentProcess, BlockingOutput};
@@ -12,7 +15,7 @@ use crate::heal::events::Event as Ev;
 use crate::heal::Outcome;
 use crate::status;
 
-use super::heal::{millis, Phase};
+use super::heal::{millis, unix_now, Phase};
 use super::reload::Landing;
 use super::{Event, Supervisor};
 
@@ -23,12 +26,17 @@ const OUTPUT_TAIL_BYTES: usize = 4000;
 pub(super) struct Check {
     token: u64,
     process: Arc<AgentProcess>,
+    /// Set when otorepair stops the check itself: its end is then no verdict.
+    stopped: Arc<AtomicBool>,
+    /// Warnings from amending the history, left by the worker for the loop.
+    notes: Arc<Mutex<Vec<String>>>,
     pub(super) landing: Box<Landing>,
 }
 
 impl Check {
     /// otorepair is exiting: the check goes with it.
     pub(super) fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
         self.process.stop();
     }
 }
@@ -37,9 +45,20 @@ impl Drop for Check {
     /// Whatever replaces the check (a crash of the command) must not leave it running.
     fn drop(&mut self) {
         if !self.process.is_finished() {
+            self.stopped.store(true, Ordering::SeqCst);
             let process = self.process.clone();
             std::thread::spawn(move || process.stop());
         }
+    }
+}
+
+/// Why the check failed, or `None` when it passed.
+fn failure(result: &Result<BlockingOutput, String>, timeout: Duration) -> Option<String> {
+    match result {
+        Err(e) => Some(format!("could not run: {e}")),
+        Ok(out) if out.timed_out => Some(format!("timed out after {}s", timeout.as_secs_f64())),
+        Ok(out) if !out.outcome.success() => Some(format!("ended with {}", out.outcome)),
+        Ok(_) => None,
     }
 }
 
@@ -93,10 +112,22 @@ impl Supervisor {
         let timeout = self.cfg.heal.verify_timeout;
         let started = Instant::now();
         let waiting = process.clone();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let notes = Arc::new(Mutex::new(Vec::new()));
+        let (stopped2, notes2) = (stopped.clone(), notes.clone());
+        let recorded = landing.recorded.clone();
         let spawned = std::thread::Builder::new()
             .name("verify".into())
             .spawn(move || {
                 let result = collector.wait(&waiting, timeout).map_err(|e| e.to_string());
+                let failed = failure(&result, timeout).is_some();
+                if let Some(entry) = recorded.filter(|_| failed && !stopped2.load(Ordering::SeqCst))
+                {
+                    let warnings = entry.check_failed(unix_now());
+                    if let Ok(mut notes) = notes2.lock() {
+                        notes.extend(warnings);
+                    }
+                }
                 let _ = tx.send(Event::Verified(token, result, started.elapsed()));
             });
         if let Err(e) = spawned {
@@ -108,6 +139,8 @@ impl Supervisor {
         self.phase = Phase::Verifying(Box::new(Check {
             token,
             process,
+            stopped,
+            notes,
             landing,
         }));
         None
@@ -130,18 +163,11 @@ impl Supervisor {
         let command = self.cfg.heal.verify.clone().unwrap_or_default();
         let shown = self.redactor.redact(&command);
         let secs = took.as_secs_f64();
-        let failure = match &result {
-            Err(e) => Some(format!("could not run: {e}")),
-            Ok(out) if out.timed_out => Some(format!(
-                "timed out after {}s",
-                self.cfg.heal.verify_timeout.as_secs_f64()
-            )),
-            Ok(out) if !out.outcome.success() => Some(format!("ended with {}", out.outcome)),
-            Ok(_) => None,
-        };
+        let failure = failure(&result, self.cfg.heal.verify_timeout);
         let fingerprint = check.landing.job.fingerprint.clone();
         self.emit(Ev::Verify {
             fingerprint: fingerprint.clone(),
+            attempt: check.landing.job.attempt,
             ok: failure.is_none(),
             code: result.as_ref().ok().and_then(|o| o.outcome.code),
             duration_ms: millis(took),
@@ -161,6 +187,9 @@ impl Supervisor {
             last.map(|l| format!(" — {}", self.redactor.redact(l.trim())))
                 .unwrap_or_default()
         ));
+        if let Ok(notes) = check.notes.lock() {
+            notes.iter().for_each(|w| status::warn(w));
+        }
         // The fix did not hold: a failed attempt, and the next one sees why.
         self.breaker.record(&fingerprint, Outcome::Failed);
         let mut job = check.landing.job.clone();

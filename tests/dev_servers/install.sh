@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the pinned real dev servers for tests/dev_servers.rs into
 # target/dev-servers/ (never globally): a Python venv with Flask, uvicorn and
-# Django from PyPI, and nodemon from npm. Idempotent and quick when the exact
+# Django from PyPI, and nodemon, TypeScript (tsc --watch) and Vite from npm
+# (Vite 8 needs Node 20.19+ or 22.12+). Idempotent and quick when the exact
 # versions are already there. Set OTOREPAIR_SKIP_DEV_SERVERS=1 to skip.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,7 +14,7 @@ PIP_PKGS=(
   uvicorn==0.54.0 h11==0.16.0
   django==5.2.19 asgiref==3.13.0 sqlparse==0.6.1
 )
-NPM_PKGS=(nodemon@3.1.14)
+NPM_PKGS=(nodemon@3.1.14 typescript@7.0.2 vite@8.4.0)
 STAMP="$PREFIX/installed.txt"
 WANT="$(printf '%s\n' "${PIP_PKGS[@]}" "${NPM_PKGS[@]}")"
 
@@ -21,7 +22,8 @@ command -v python3 >/dev/null || { echo "dev-servers: python3 is required" >&2; 
 command -v npm >/dev/null || { echo "dev-servers: node and npm are required (Node 18+)" >&2; exit 1; }
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -x "$VENV/bin/flask" ] \
-  && [ -x "$PREFIX/node_modules/.bin/nodemon" ]; then
+  && [ -x "$PREFIX/node_modules/.bin/nodemon" ] && [ -x "$PREFIX/node_modules/.bin/tsc" ] \
+  && [ -x "$PREFIX/node_modules/.bin/vite" ]; then
   echo "dev servers: already installed in $PREFIX"
   exit 0
 fi

@@ -28,8 +28,8 @@ use nix::unistd::Pid;
 use crate::agent::AfterFix;
 use crate::cli::OnFix;
 use crate::detect::ErrorBlock;
+use crate::heal::attempt::Recorded;
 use crate::heal::events::{Event as Ev, Evidence, FixPath};
-use crate::heal::FileChange;
 use crate::os::command_tree;
 use crate::status;
 
@@ -37,7 +37,7 @@ mod lines;
 
 use lines::{is_request_log, says_reloaded};
 
-use super::fix::describe_changes;
+use super::fix::{describe_changes, Applied};
 use super::heal::{millis, FixJob, Phase};
 use super::Supervisor;
 
@@ -142,6 +142,8 @@ pub(super) struct Landing {
     stage: Stage,
     /// Other errors that settled meanwhile.
     pub(super) waiting: Vec<ErrorBlock>,
+    /// The attempt's history entry: a failing `--verify` check amends it.
+    pub(super) recorded: Option<Recorded>,
 }
 
 /// What the prompt may promise about the running command after the fix.
@@ -190,12 +192,7 @@ impl Supervisor {
 
     /// A successful fix: wait for it to be live (`arrival` says how it gets
     /// loaded), then verify and say what changed.
-    pub(super) fn land(
-        &mut self,
-        job: FixJob,
-        files: &[FileChange],
-        arrival: Arrival,
-    ) -> Option<i32> {
+    pub(super) fn land(&mut self, job: FixJob, applied: Applied, arrival: Arrival) -> Option<i32> {
         let now = Instant::now();
         let watch = self.watch.take().filter(|_| arrival == Arrival::Reload);
         let root = self.child.as_ref().map(|r| r.pid);
@@ -213,11 +210,12 @@ impl Supervisor {
         };
         let mut landing = Box::new(Landing {
             job,
-            changes: describe_changes(files),
+            changes: describe_changes(&applied.files),
             fix_ended: now,
             watch,
             stage,
             waiting: Vec::new(),
+            recorded: applied.recorded,
         });
         if arrival == Arrival::Reload {
             match landing.watch.as_ref().and_then(Watch::evidence) {
