@@ -369,3 +369,58 @@ fn a_failing_check_is_a_failed_attempt_and_the_next_prompt_carries_its_output() 
         .collect();
     assert_eq!(recorded, [false, true], "{history:#}");
 }
+
+/// Crashes at start until fixed, then runs on; each start appends its pid to `pids`.
+const STARTER: &str = "import os, time\n\
+open('pids', 'a').write('%d\\n' % os.getpid())\n\
+def handle():\n    d = {}\n    return d['total']\n\
+handle()\n\
+print('ready', flush=True)\n\
+while True:\n    time.sleep(1)\n";
+
+#[test]
+fn a_check_failing_after_a_crash_fix_refixes_and_restarts_one_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.py"), STARTER).unwrap();
+    std::fs::write(logs.path().join("agent.py"), AGENT).unwrap();
+    std::fs::write(logs.path().join("check.py"), CHECK).unwrap();
+    let agent = format!("python3 {}", logs.path().join("agent.py").display());
+    let check = format!("python3 {}", logs.path().join("check.py").display());
+    let mut t = Term::spawn(
+        &[
+            "--agent-cmd",
+            &agent,
+            "--verify",
+            &check,
+            "--",
+            "python3",
+            "app.py",
+        ],
+        Opts {
+            cwd: Some(dir.path()),
+            ..Opts::default()
+        },
+    );
+    t.expect("✗ check failed");
+    t.expect("✓ check passed");
+    let pids: Vec<i32> = std::fs::read_to_string(dir.path().join("pids"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let running: Vec<i32> = pids
+        .iter()
+        .copied()
+        .filter(|&p| !common::pid_gone(p))
+        .collect();
+    assert_eq!(
+        running.len(),
+        1,
+        "the second fix's restart left the first command running (started: {pids:?}, running: {running:?}):\n{}",
+        t.text()
+    );
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+    assert!(!logs.path().join("prompt-3.txt").exists(), "{}", t.text());
+}

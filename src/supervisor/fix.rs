@@ -364,19 +364,28 @@ impl Supervisor {
         if repaint {
             self.nudge_repaint();
         }
-        let crashed = job.path == FixPath::Crash || self.child.is_none();
+        // A crash's fix can run while the command does: the restarted command's
+        // `--verify` check failed. Then the command is restarted, never started
+        // beside itself, and an aborted fix leaves it running.
+        let dead = self.child.is_none();
         if aborted {
             self.watch = None;
             self.paused.insert(job.fingerprint.clone());
-            if crashed {
+            if dead {
                 return self.wait_for_change_or_exit(1);
             }
             status::info("Auto-fix is paused for this error; the command keeps running.");
             return None;
         }
         let arrival = match self.cfg.heal.on_fix {
-            _ if crashed => {
+            _ if dead => {
                 if let Some(code) = self.restart() {
+                    return Some(code);
+                }
+                Arrival::Restarted
+            }
+            _ if job.path == FixPath::Crash => {
+                if let Some(code) = self.restart_running() {
                     return Some(code);
                 }
                 Arrival::Restarted
