@@ -424,3 +424,32 @@ fn a_check_failing_after_a_crash_fix_refixes_and_restarts_one_command() {
     assert_eq!(t.wait(), 143);
     assert!(!logs.path().join("prompt-3.txt").exists(), "{}", t.text());
 }
+
+#[test]
+fn the_old_code_crashing_while_a_fix_lands_is_not_a_failed_fix() {
+    // The cleanup outlives the crash hold: the traceback is fixed as a live
+    // error, and the wrapper exits with the old code's crash while the fix
+    // waits for a reload.
+    let dir = crasher_dir();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("agent.jsonl");
+    let out = run_piped(
+        &[
+            "--reload-timeout",
+            "60",
+            "python3 crash.py || { sleep 5; exit 1; }",
+        ],
+        &[
+            ("FAKE_AGENT_LOG", log.to_str().unwrap()),
+            ("FAKE_AGENT_EDIT", CRASHER_FIX),
+        ],
+        Some(dir.path()),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let text = format!("{err}{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Waiting for hot-reload"), "{text}");
+    assert_eq!(records(&log, "fix").len(), 1, "{text}");
+    assert!(!text.contains("attempt 2/"), "{text}");
+    assert!(text.contains("restarting with the fix"), "{text}");
+}

@@ -242,6 +242,9 @@ impl Supervisor {
                 )
             }
         };
+        if let Some(done) = self.old_code_crashed(&fp) {
+            return done;
+        }
         if self.cfg.heal.dry_run {
             let text = match &block {
                 Some(b) => b.text(),

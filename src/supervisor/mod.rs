@@ -484,6 +484,11 @@ impl Supervisor {
                 std::thread::spawn(move || process.stop());
                 self.on_crash(status)
             }
+            // The landing fix tells whether this is its old code crashing.
+            phase @ Phase::Reloading(_) => {
+                self.phase = phase;
+                self.on_crash(status)
+            }
             _ => self.on_crash(status),
         }
     }

@@ -146,6 +146,13 @@ pub(super) struct Landing {
     pub(super) recorded: Option<Recorded>,
 }
 
+impl Landing {
+    /// The command was restarted since the fix: it runs the fixed code.
+    fn restarted(&self) -> bool {
+        matches!(&self.stage, Stage::Settling(s) if s.evidence == Evidence::Restart)
+    }
+}
+
 /// What the prompt may promise about the running command after the fix.
 pub(super) fn after_fix_for(path: FixPath, on_fix: OnFix) -> AfterFix {
     match (path, on_fix) {
@@ -250,11 +257,7 @@ impl Supervisor {
         let Phase::Reloading(landing) = &self.phase else {
             return false;
         };
-        let restarted = matches!(
-            &landing.stage,
-            Stage::Settling(s) if s.evidence == Evidence::Restart
-        );
-        let old = block.fingerprint == landing.job.fingerprint && !restarted;
+        let old = block.fingerprint == landing.job.fingerprint && !landing.restarted();
         if old {
             let summary = self.redactor.redact_excerpt(&block.summary, &block.text());
             status::debug(
@@ -263,6 +266,29 @@ impl Supervisor {
             );
         }
         old
+    }
+
+    /// The command crashed with `fingerprint` (the phase is still the landing
+    /// fix's, if any): when that is the fixed error and the command has not
+    /// been restarted since the fix, the old code crashed, which says nothing
+    /// about the fix. It is restarted (the restart is the evidence), and
+    /// nothing is counted: `Some(exit)`. `None`: a crash to fix; the landing,
+    /// if any, is over.
+    pub(super) fn old_code_crashed(&mut self, fingerprint: &str) -> Option<Option<i32>> {
+        let Phase::Reloading(mut landing) = std::mem::replace(&mut self.phase, Phase::Running)
+        else {
+            return None;
+        };
+        if landing.restarted() || landing.job.fingerprint != fingerprint {
+            return None;
+        }
+        status::info("The old code crashed before the fix was live: restarting with the fix.");
+        if let Some(code) = self.restart() {
+            return Some(Some(code));
+        }
+        self.seen_evidence(&mut landing, Evidence::Restart, Instant::now());
+        self.phase = Phase::Reloading(landing);
+        Some(None)
     }
 
     /// When the landing fix needs attention next.
