@@ -18,9 +18,13 @@ pub(super) enum Class {
     Strong,
 }
 
+/// Variables the shell itself sets whose names read as secret: `PWD` is the
+/// working directory (in every path of a traceback), not a password.
+const SHELL_VARIABLES: &[&str] = &["PWD", "OLDPWD"];
+
 /// Whether an environment variable's name marks its value as secret.
 pub(super) fn is_secret_name(name: &str) -> bool {
-    classify(name) == Class::Strong
+    !SHELL_VARIABLES.contains(&name) && classify(name) == Class::Strong
 }
 
 /// Words that make a name secret wherever they stand in it.

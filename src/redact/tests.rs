@@ -316,3 +316,17 @@ fn one_long_line_with_many_names_and_masks() {
     let out = r(&input);
     assert_eq!(out, "token=[REDACTED] [REDACTED] ".repeat(20_000));
 }
+
+#[test]
+fn the_shells_working_directory_is_not_a_password() {
+    // Every shell sets PWD: masking it masked the workspace in every path of
+    // every traceback the agent was given.
+    let red = env(&[("PWD", "/home/ana/shop"), ("OLDPWD", "/home/ana")]);
+    let line = r#"  File "/home/ana/shop/app.py", line 7, in index"#;
+    assert_eq!(red.redact(line).as_str(), line);
+    // As a key in text it still reads as a password (`?user=ana&pwd=...`).
+    assert_eq!(
+        r("login?user=ana&pwd=hunter22"),
+        "login?user=ana&pwd=[REDACTED]"
+    );
+}
