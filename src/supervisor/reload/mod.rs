@@ -1,8 +1,8 @@
 //! After a fix: knowing, not hoping, that the command runs the fixed code.
 //!
 //! A fix is *landing* until there is evidence that the command picked it up:
-//! a new process in the command's tree (Werkzeug, uvicorn, Django and nodemon
-//! restart a worker), or a line in which a reloader says it took the change
+//! a worker of the command's tree replaced by a new process (Werkzeug,
+//! uvicorn, Django and nodemon restart a worker), or a line in which a reloader says it took the change
 //! (Vite's `hmr update`, tsc's `File change detected`), or our own restart. A
 //! reloader's first line is not the end: uvicorn's old worker still answers for
 //! a moment after `Reloading...`, and a restarted worker takes a second to
@@ -30,7 +30,7 @@ use crate::cli::OnFix;
 use crate::detect::ErrorBlock;
 use crate::heal::attempt::Recorded;
 use crate::heal::events::{Event as Ev, Evidence, FixPath};
-use crate::os::command_tree;
+use crate::os::{command_tree, ProcessInfo};
 use crate::status;
 
 mod lines;
@@ -50,29 +50,39 @@ const SETTLE_CAP: Duration = Duration::from_secs(5);
 /// Errors other than the fixed one kept while landing, handled once live.
 const WAITING_MAX: usize = 4;
 
+/// A process of the command this old when the fix started is one of its
+/// workers; a younger one may be a helper it runs for a request.
+const WORKER_AGE: Duration = Duration::from_secs(1);
+
 /// What the command looked like when the fix started, and what it has said since.
 pub(super) struct Watch {
     root: Pid,
     before: HashSet<i32>,
+    /// The processes of `before` that had run for [`WORKER_AGE`] (or whose age
+    /// is unknown).
+    workers: HashSet<i32>,
     /// When the command first said it took a change, since the fix started.
     said: Option<Instant>,
 }
 
 impl Watch {
     pub(super) fn start(root: Pid) -> Watch {
+        let tree = command_tree(root);
         Watch {
             root,
-            before: tree_pids(root),
+            before: tree.iter().map(|p| p.pid).collect(),
+            workers: tree
+                .iter()
+                .filter(|p| p.age.is_none_or(|a| a >= WORKER_AGE))
+                .map(|p| p.pid)
+                .collect(),
             said: None,
         }
     }
 
-    /// A process of the tree that was not there when the fix started.
+    /// A process of the tree that replaced a worker: see [`replacement`].
     fn new_process(&self) -> Option<i32> {
-        command_tree(self.root)
-            .into_iter()
-            .map(|p| p.pid)
-            .find(|pid| !self.before.contains(pid))
+        replacement(&self.before, &self.workers, &command_tree(self.root))
     }
 
     fn evidence(&self) -> Option<Evidence> {
@@ -126,6 +136,18 @@ impl Settling {
             busy: None,
         }
     }
+}
+
+/// A reloader replaces a worker: one that ran when the fix started is gone and
+/// a process that was not there runs (its pid). A process that merely appears
+/// is no evidence: a server that runs a helper per request (a shell command, a
+/// compiler service) shows new processes all the time without reloading.
+fn replacement(before: &HashSet<i32>, workers: &HashSet<i32>, now: &[ProcessInfo]) -> Option<i32> {
+    let alive: HashSet<i32> = now.iter().map(|p| p.pid).collect();
+    if workers.iter().all(|pid| alive.contains(pid)) {
+        return None;
+    }
+    now.iter().map(|p| p.pid).find(|pid| !before.contains(pid))
 }
 
 fn tree_pids(root: Pid) -> HashSet<i32> {
@@ -452,5 +474,37 @@ impl Supervisor {
             waiting.push(block);
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(pid: i32) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            ppid: 1,
+            pgid: 1,
+            sid: 1,
+            age: None,
+            children_cpu: None,
+            name: "python3".into(),
+        }
+    }
+
+    #[test]
+    fn a_replaced_worker_is_evidence_and_a_helper_coming_and_going_is_not() {
+        let tree = |pids: &[i32]| pids.iter().map(|&p| process(p)).collect::<Vec<_>>();
+        let set = |pids: &[i32]| pids.iter().copied().collect::<HashSet<i32>>();
+        // The reloader (1) and its worker (2) when the fix started; 3 was a helper.
+        let (before, workers) = (set(&[1, 2, 3]), set(&[1, 2]));
+        // A helper per request: the worker still runs.
+        assert_eq!(replacement(&before, &workers, &tree(&[1, 2, 4])), None);
+        assert_eq!(replacement(&before, &workers, &tree(&[1, 2])), None);
+        // The reloader restarted the worker.
+        assert_eq!(replacement(&before, &workers, &tree(&[1, 5])), Some(5));
+        // The old worker went, the new one is not up yet.
+        assert_eq!(replacement(&before, &workers, &tree(&[1])), None);
     }
 }
