@@ -453,3 +453,55 @@ fn the_old_code_crashing_while_a_fix_lands_is_not_a_failed_fix() {
     assert!(!text.contains("attempt 2/"), "{text}");
     assert!(text.contains("restarting with the fix"), "{text}");
 }
+
+/// A worker that runs a helper process for each request (as a server shelling
+/// out does): the helper dies just before each traceback settles, so every
+/// block is held to see whether the command is exiting.
+const HELPER_WORKER: &str = r#"import subprocess, sys, time, traceback
+ns = {}
+exec(open("app.py").read(), ns)
+print("serving", flush=True)
+while True:
+    helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.1)"])
+    try:
+        print("GET / 200", ns["handle"](), flush=True)
+    except Exception:
+        traceback.print_exc()
+        sys.stderr.flush()
+    helper.wait()
+    time.sleep(0.8)
+"#;
+
+/// The helpers must not pass for a reload (the fix would be taken as live at
+/// once, and the old code's next error as a failed fix), and a block held
+/// while the fix ran, released once it lands, is the old code's.
+#[test]
+fn a_server_running_helpers_is_not_taken_for_a_reload_nor_its_held_old_errors_for_new_ones() {
+    let dir = server_dir();
+    std::fs::write(dir.path().join("helper.py"), HELPER_WORKER).unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("agent.jsonl");
+    let mut t = Term::spawn(
+        &["-v", "--reload-timeout", "4", "--", "python3", "helper.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![
+                ("FAKE_AGENT_LOG", log.display().to_string()),
+                ("FAKE_AGENT_EDIT", APP_FIX.to_string()),
+                // Long enough that a block is held when the fix ends.
+                ("FAKE_AGENT_SLEEP", "1.5".to_string()),
+            ],
+            ..Opts::default()
+        },
+    );
+    t.expect("Fix applied in");
+    t.wait_for(
+        |s| s.matches("GET / 200 ok").count() >= 3,
+        "three requests served by the fixed code",
+    );
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+    let text = t.text();
+    assert_eq!(records(&log, "fix").len(), 1, "{text}");
+    assert!(!text.contains("attempt 2/"), "{text}");
+}

@@ -146,8 +146,12 @@ impl Supervisor {
     /// The hold passed and the command still runs: a live error after all.
     pub(super) fn on_hold_deadline(&mut self, now: Instant) {
         if self.tree.deadline().is_some_and(|d| now >= d) {
-            if let Some((block, _)) = self.tree.held.take() {
-                self.on_suspect(block);
+            // A fix may have started landing meanwhile: the old code's error is
+            // no new one.
+            if let Some(block) = self.tree.held.take().map(|(b, _)| b) {
+                if !self.is_old_code(&block) {
+                    self.on_suspect(block);
+                }
             }
         }
     }
