@@ -292,3 +292,32 @@ fn a_live_error_full_of_secrets_leaks_none_to_triage_or_suspect_events() {
         "no -vvv triage dump:\n{own}"
     );
 }
+
+#[test]
+fn what_an_agent_prints_and_its_command_line_leak_nothing_to_the_vv_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let never = write_secrets(dir.path());
+    std::fs::write(dir.path().join("app.py"), "raise SystemExit('boom')\n").unwrap();
+    // An agent that read the secrets (as one reading `.env` would) and complains
+    // with them on stderr; its command line carries a token of its own.
+    let agent = format!("cat secrets.txt >&2; exit 1 # --api-token={ARGV_TOKEN}");
+    let out = common::run_piped(
+        &[
+            "-vv",
+            "--agent-cmd",
+            &agent,
+            "--max-attempts",
+            "1",
+            "--",
+            "python3",
+            "app.py",
+        ],
+        &[],
+        Some(dir.path()),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let own = debug_lines(&err).join("\n");
+    assert!(own.contains("agent stderr:"), "no -vv agent stderr:\n{err}");
+    assert!(own.contains("fix agent started:"), "{err}");
+    assert_absent("the -vv output", &own, &never);
+}

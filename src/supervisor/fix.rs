@@ -152,7 +152,8 @@ impl Supervisor {
             let _ = tx.send(Event::Agent(token, out));
         }) {
             Ok(process) => {
-                status::debug(1, &format!("fix agent started: {}", cmd.argv.join(" ")));
+                let argv = self.redactor.redact(&cmd.argv.join(" "));
+                status::debug(1, &format!("fix agent started: {argv}"));
                 run.stage = Stage::Running {
                     process: Arc::new(process),
                     parser,
@@ -221,7 +222,11 @@ impl Supervisor {
                 None
             }
             AgentOutput::Stderr(line) => {
-                status::debug(2, &format!("agent stderr: {line}"));
+                // What the agent read (a `.env`) can come back here.
+                if status::verbosity() >= 2 {
+                    let line = self.redactor.redact(&line);
+                    status::debug(2, &format!("agent stderr: {line}"));
+                }
                 None
             }
             AgentOutput::Exited(outcome) => self.finish_fix(outcome),

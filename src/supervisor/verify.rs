@@ -96,7 +96,8 @@ impl Supervisor {
         let (process, collector) = match spawn_collecting(&cmd, String::new()) {
             Ok(p) => p,
             Err(e) => {
-                status::error(&format!("cannot run the check `{check}`: {e}"));
+                let shown = self.redactor.redact(&check);
+                status::error(&format!("cannot run the check `{shown}`: {e}"));
                 self.resume(landing.waiting);
                 return None;
             }
