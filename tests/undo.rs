@@ -482,3 +482,38 @@ fn config_names_the_state_directory() {
     );
     assert!(!dir.path().join(".otorepair").exists());
 }
+
+#[test]
+fn a_fix_aborted_after_its_edit_says_what_it_changed_and_undo_takes_it_back() {
+    let dir = example("crash_on_start");
+    let before = fs::read(dir.path().join("app.py")).unwrap();
+    let mut t = Term::spawn(
+        &["--", "python3", "app.py"],
+        Opts {
+            cwd: Some(dir.path()),
+            env: vec![
+                ("FAKE_AGENT_EDIT", PORT_FIX.to_string()),
+                // The fake agent edits, then thinks on.
+                ("FAKE_AGENT_SLEEP", "60".to_string()),
+            ],
+            ..Opts::default()
+        },
+    );
+    t.expect("Edit app.py");
+    t.send(b"\x03");
+    t.expect("waiting for a file change");
+    t.send(b"\x03");
+    assert_eq!(t.wait(), 130);
+    let text = t.text();
+    assert!(
+        text.contains("aborted · app.py +1 -1 (otorepair undo to revert)"),
+        "the panel hides what the aborted fix changed:\n{text}"
+    );
+    let out = common::undo(dir.path());
+    assert!(
+        all_output(&out).contains("restored: app.py"),
+        "{}",
+        all_output(&out)
+    );
+    assert_eq!(fs::read(dir.path().join("app.py")).unwrap(), before);
+}

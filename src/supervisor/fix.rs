@@ -330,7 +330,12 @@ impl Supervisor {
         let line = match &failure {
             None if files.is_empty() => format!("Fix applied in {secs:.1}s"),
             None => format!("Fix applied in {secs:.1}s · {}", describe_changes(&files)),
-            Some(why) => format!("Fix failed after {secs:.1}s: {why}"),
+            Some(why) if files.is_empty() => format!("Fix failed after {secs:.1}s: {why}"),
+            // Aborted or failed after editing: the edits stay, and say so.
+            Some(why) => format!(
+                "Fix failed after {secs:.1}s: {why} · {} (otorepair undo to revert)",
+                describe_changes(&files)
+            ),
         };
         let repaint = run.overlay.close(&line, ok);
         self.router.capture(false);
