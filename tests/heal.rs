@@ -1160,3 +1160,50 @@ fn a_json_log_error_is_triaged_and_vv_shows_the_verdict() {
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait(), 143);
 }
+
+#[test]
+fn an_events_reader_that_stops_reading_does_not_stall_otorepair() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("events.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // A reader that opened the file and reads nothing (a tool that hung, a
+    // pager left at its first screen).
+    let _reader = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    // An error every 50 ms, each a suspect event of a few KiB: the pipe's
+    // 64 KiB are full after a few dozen.
+    let app = "import sys, time\n\
+               n = 0\n\
+               while True:\n\
+               \x20   n += 1\n\
+               \x20   print('Traceback (most recent call last):', file=sys.stderr)\n\
+               \x20   for i in range(40):\n\
+               \x20       print(f'  File \"/srv/app/module_{i}.py\", line {i}, in handler_{i}', file=sys.stderr)\n\
+               \x20   print(f'KeyError: {n}', file=sys.stderr, flush=True)\n\
+               \x20   time.sleep(0.05)\n";
+    std::fs::write(dir.path().join("app.py"), app).unwrap();
+    let mut t = Term::spawn(
+        &[
+            "--dry-run",
+            "--events",
+            fifo.to_str().unwrap(),
+            "--",
+            "python3",
+            "app.py",
+        ],
+        Opts {
+            cwd: Some(dir.path()),
+            ..Opts::default()
+        },
+    );
+    t.wait_for(
+        |s| s.matches("would fix: KeyError").count() >= 60,
+        "sixty errors reported while the events file takes nothing",
+    );
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(), 143);
+}

@@ -9,9 +9,11 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::diff::FileChange;
@@ -155,25 +157,61 @@ pub fn to_line(ts: f64, event: &Event) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// An append-only events file.
+/// Lines queued for the writer at most: past this, whatever reads the file
+/// (a pipe, a FIFO, a terminal) has stopped reading.
+const QUEUE: usize = 1024;
+/// How long dropping the log waits for the queued lines to be written.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+/// An append-only events file. Lines are written by a thread of its own: the
+/// file may be a pipe or a terminal whose reader stops reading, and the
+/// supervisor's loop must not wait on it. Dropping the log waits (a bounded
+/// time) for what is queued to be written.
 #[derive(Debug)]
 pub struct EventLog {
-    file: File,
+    lines: Option<SyncSender<Vec<u8>>>,
+    /// The writer's error, for the next [`EventLog::emit`] to report.
+    failed: Arc<Mutex<Option<io::Error>>>,
+    /// Closed by the writer when it has written everything and ended.
+    done: Receiver<()>,
     path: PathBuf,
+    /// The queue filled up: dropping the log does not wait on the reader.
+    stalled: bool,
 }
 
 impl EventLog {
     /// Open `path` for appending, creating it if missing. Fails naming the path,
     /// because a bad `--events` value is a usage error the user must see.
     pub fn open(path: &Path) -> Result<EventLog> {
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .append(true)
             .create(true)
             .open(path)
             .with_context(|| format!("cannot open events file {}", path.display()))?;
+        let (lines, queued) = mpsc::sync_channel::<Vec<u8>>(QUEUE);
+        let (finished, done) = mpsc::channel::<()>();
+        let failed = Arc::new(Mutex::new(None));
+        let report = failed.clone();
+        std::thread::Builder::new()
+            .name("events".into())
+            .spawn(move || {
+                for line in queued {
+                    if let Err(e) = write_line(&mut file, &line) {
+                        if let Ok(mut slot) = report.lock() {
+                            *slot = Some(e);
+                        }
+                        break;
+                    }
+                }
+                drop(finished);
+            })
+            .context("cannot start the events file's writer")?;
         Ok(EventLog {
-            file,
+            lines: Some(lines),
+            failed,
+            done,
             path: path.to_path_buf(),
+            stalled: false,
         })
     }
 
@@ -182,27 +220,50 @@ impl EventLog {
         self.emit_at(now_unix_f64(), event)
     }
 
-    /// Append `event` stamped `ts` (unix seconds).
+    /// Append `event` stamped `ts` (unix seconds). Never waits on the file; an
+    /// error writing an earlier line is reported here.
     pub fn emit_at(&mut self, ts: f64, event: &Event) -> Result<()> {
-        let line = to_line(ts, event)?;
-        self.write_line(&line)
-            .with_context(|| format!("writing to events file {}", self.path.display()))
-    }
-
-    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
-        // One write for the whole line; a short write (disk full, signal) is
-        // finished with more writes rather than dropped.
-        let n = loop {
-            match self.file.write(line) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other?,
-            }
-        };
-        if n < line.len() {
-            self.file.write_all(&line[n..])?;
+        let path = self.path.display();
+        if let Some(e) = self.failed.lock().ok().and_then(|mut f| f.take()) {
+            return Err(e).with_context(|| format!("writing to events file {path}"));
         }
-        self.file.flush()
+        let line = to_line(ts, event)?;
+        let Some(lines) = &self.lines else {
+            bail!("events file {path} is closed");
+        };
+        match lines.try_send(line) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.stalled = true;
+                bail!("events file {path} is not being read ({QUEUE} events waiting)")
+            }
+            Err(TrySendError::Disconnected(_)) => bail!("events file {path}: its writer ended"),
+        }
     }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        self.lines = None;
+        if !self.stalled {
+            let _ = self.done.recv_timeout(FLUSH_WAIT);
+        }
+    }
+}
+
+fn write_line(file: &mut File, line: &[u8]) -> io::Result<()> {
+    // One write for the whole line; a short write (disk full, signal) is
+    // finished with more writes rather than dropped.
+    let n = loop {
+        match file.write(line) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other?,
+        }
+    };
+    if n < line.len() {
+        file.write_all(&line[n..])?;
+    }
+    file.flush()
 }
 
 /// Unix time in seconds with sub-second precision; 0.0 if the clock is before 1970.
@@ -326,6 +387,8 @@ mod tests {
         let mut log = EventLog::open(&path).unwrap();
         log.emit_at(1.0, &Event::Exit { code: 0 }).unwrap();
         log.emit(&Event::Restart { pid: 5 }).unwrap();
+        // Written by the log's own thread; dropping the log waits for it.
+        drop(log);
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
