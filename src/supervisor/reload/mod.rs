@@ -297,11 +297,15 @@ impl Supervisor {
     /// nothing is counted: `Some(exit)`. `None`: a crash to fix; the landing,
     /// if any, is over.
     pub(super) fn old_code_crashed(&mut self, fingerprint: &str) -> Option<Option<i32>> {
+        let Phase::Reloading(landing) = &self.phase else {
+            return None;
+        };
+        let old = !landing.restarted() && landing.job.fingerprint == fingerprint;
         let Phase::Reloading(mut landing) = std::mem::replace(&mut self.phase, Phase::Running)
         else {
             return None;
         };
-        if landing.restarted() || landing.job.fingerprint != fingerprint {
+        if !old {
             return None;
         }
         status::info("The old code crashed before the fix was live: restarting with the fix.");
