@@ -284,15 +284,22 @@ if n == 1:
 print("1 passed")
 "#;
 
+/// Writes [`AGENT`] and [`CHECK`] into `logs`; the command lines that run them.
+fn agent_and_check(logs: &Path) -> (String, String) {
+    std::fs::write(logs.join("agent.py"), AGENT).unwrap();
+    std::fs::write(logs.join("check.py"), CHECK).unwrap();
+    (
+        format!("python3 {}", logs.join("agent.py").display()),
+        format!("python3 {}", logs.join("check.py").display()),
+    )
+}
+
 #[test]
 fn a_failing_check_is_a_failed_attempt_and_the_next_prompt_carries_its_output() {
     let dir = server_dir();
     let logs = tempfile::tempdir().unwrap();
     let events_file = logs.path().join("events.jsonl");
-    std::fs::write(logs.path().join("agent.py"), AGENT).unwrap();
-    std::fs::write(logs.path().join("check.py"), CHECK).unwrap();
-    let agent = format!("python3 {}", logs.path().join("agent.py").display());
-    let check = format!("python3 {}", logs.path().join("check.py").display());
+    let (agent, check) = agent_and_check(logs.path());
     let mut t = Term::spawn(
         &[
             "--agent-cmd",
@@ -383,10 +390,7 @@ fn a_check_failing_after_a_crash_fix_refixes_and_restarts_one_command() {
     let dir = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.py"), STARTER).unwrap();
-    std::fs::write(logs.path().join("agent.py"), AGENT).unwrap();
-    std::fs::write(logs.path().join("check.py"), CHECK).unwrap();
-    let agent = format!("python3 {}", logs.path().join("agent.py").display());
-    let check = format!("python3 {}", logs.path().join("check.py").display());
+    let (agent, check) = agent_and_check(logs.path());
     let mut t = Term::spawn(
         &[
             "--agent-cmd",
