@@ -16,8 +16,8 @@
 //!   fingerprint, so two errors alternating under failing fixes both trip.
 //! * `before_attempt` returns [`Attempt::Tripped`] once a fingerprint has `max`
 //!   failed attempts, so a fingerprint gets exactly `max` attempts and never a
-//!   `max + 1`-th; it stays tripped until [`Breaker::reset`] or
-//!   [`Breaker::reset_all`] (call them after the user changed a file).
+//!   `max + 1`-th; it stays tripped until [`Breaker::reset_all`] (call it
+//!   after the user changed a file).
 //!
 //! Known limit, shared with the reference tool: two errors that each "fix" into
 //! the other (A fixed, B appears, B fixed, A appears, ...) count as progress forever.

@@ -1,6 +1,6 @@
 //! The workspace before a fix, and what the fix changed.
 //!
-//! Captured: the files a fix could plausibly touch (see [`walk`]: not
+//! Captured: the files a fix could plausibly touch (see `walk`: not
 //! git-ignored, not under `node_modules`, `target`, `.venv`...), copied into
 //! memory when they are text (no NUL in the first 8 KiB) of at most
 //! [`MAX_FILE`] bytes, [`MAX_TOTAL`] in all, [`MAX_FILES`] files walked at

@@ -2,19 +2,22 @@
 //!
 //! A fix is *landing* until there is evidence that the command picked it up:
 //! a worker of the command's tree replaced by a new process (Werkzeug,
-//! uvicorn, Django and nodemon restart a worker), or a line in which a reloader says it took the change
-//! (Vite's `hmr update`, tsc's `File change detected`), or our own restart. A
-//! reloader's first line is not the end: uvicorn's old worker still answers for
-//! a moment after `Reloading...`, and a restarted worker takes a second to
-//! start. So the fix is *live* once, after the evidence, (1) the processes that
-//! came and went have spoken since (the new worker's start-up line), (2) the
-//! output has been quiet for [`QUIET`] (request log lines do not count: a
-//! server answering requests is serving), and (3) no error block is still open
-//! (the old code's last traceback settles first, and is ignored); or at the
-//! latest [`SETTLE_CAP`] after the evidence.
+//! uvicorn, Django and nodemon restart a worker), or a line in which a
+//! reloader says it took the change (Vite's `hmr update`, tsc's `File change
+//! detected`), or our own restart. A reloader's first line is not the end:
+//! uvicorn's old worker still answers for a moment after `Reloading...`, and a
+//! restarted worker takes a second to start. So the fix is *live* once, after
+//! the evidence, (1) the processes that came and went have spoken since (the
+//! new worker's start-up line), (2) the output has been quiet for [`QUIET`]
+//! (request log lines do not count: a server answering requests is serving),
+//! and (3) no error block is still open (the old code's last traceback settles
+//! first, and is ignored); or at the latest [`SETTLE_CAP`] after the evidence.
 //!
 //! While landing, the fixed error coming back is the old code still running:
-//! it is not counted, not triaged, not sent to an agent. Other errors wait
+//! it is not counted, not triaged, not sent to an agent; the old code crashing
+//! with it is restarted with the fix ([`Supervisor::old_code_crashed`]). A
+//! block held back in case the command was exiting, released meanwhile, is
+//! the old code's too. Other errors wait
 //! until the fix is live. With `--on-fix auto`, no evidence within
 //! `--reload-timeout` means the command has no reloader (or missed the change):
 //! otorepair restarts it. The tree is listed every [`LOOK_EVERY`] only during
