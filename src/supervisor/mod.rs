@@ -355,12 +355,12 @@ impl Supervisor {
     fn on_child_event(&mut self, gen: u64, event: ChildEvent) -> Option<i32> {
         let running = self.child.as_mut().filter(|r| r.gen == gen)?;
         match event {
-            ChildEvent::Output(lines) => {
+            ChildEvent::Output(mut lines) => {
                 let now = Instant::now();
                 running.last_output = now;
                 let pid = running.pid;
                 let had_block = self.detector.deadline().is_some();
-                for line in lines {
+                for line in lines.take() {
                     if status::verbosity() >= 3 {
                         let text = self.redactor.redact(&line.text);
                         status::debug(3, &format!("line: {text}"));

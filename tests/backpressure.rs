@@ -1,0 +1,74 @@
+//! A command that writes faster than otorepair can look at its output, or to a
+//! reader that went away: memory stays bounded (the command waits, as it would
+//! on a slow terminal) and otorepair still ends.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+/// Starts otorepair with `args`, no terminal, its output to `stdout`.
+fn start(args: &[&str], stdout: std::process::Stdio) -> std::process::Child {
+    common::piped(args, &[])
+        .stdout(stdout)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn otorepair")
+}
+
+/// Waits for `child` to exit (a hang past the deadline is a failure, and the
+/// child is killed); its exit code and peak resident memory in KiB.
+fn wait_with_peak(child: std::process::Child, what: &str) -> (i32, i64) {
+    let pid = child.id() as i32;
+    let deadline = Instant::now() + common::DEADLINE;
+    loop {
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: wait4 on our own child, with pointers to our own locals.
+        let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if rc == pid {
+            let code = if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
+            return (code, usage.ru_maxrss);
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: kill and wait on our own child, not reaped yet.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            panic!("{what}: otorepair did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_flood_while_the_command_is_being_stopped_does_not_take_memory() {
+    // While otorepair stops a command (the grace between SIGTERM and SIGKILL)
+    // it handles none of its lines; one that ignores SIGTERM and prints as fast
+    // as it can must then wait, not pile its lines up in otorepair.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = dir.path().join("started");
+    let script = format!(
+        "trap '' TERM; touch {}; exec yes",
+        started.to_str().expect("utf-8 path")
+    );
+    let child = start(
+        &["--dry-run", "--no-pty", "--", "sh", "-c", &script],
+        std::process::Stdio::null(),
+    );
+    let deadline = Instant::now() + common::DEADLINE;
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let (code, peak) = wait_with_peak(child, "stopping a flood");
+    assert_eq!(code, 143);
+    assert!(peak < 64 * 1024, "otorepair peaked at {peak} KiB");
+}
