@@ -72,3 +72,30 @@ fn a_flood_while_the_command_is_being_stopped_does_not_take_memory() {
     assert_eq!(code, 143);
     assert!(peak < 64 * 1024, "otorepair peaked at {peak} KiB");
 }
+
+#[test]
+fn in_a_pty_a_reader_that_goes_away_ends_the_command() {
+    // `otorepair --pty -- yes | head -1`: in a PTY the command never meets the
+    // closed pipe itself (its writes go to the PTY), so otorepair ends it, as a
+    // broken pipe would have.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("command.pid");
+    let script = format!(
+        "echo $$ > {}; exec yes",
+        pid_file.to_str().expect("utf-8 path")
+    );
+    let (reader, writer) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("a pipe for stdout");
+    let child = start(
+        &["--dry-run", "--pty", "--", "sh", "-c", &script],
+        std::process::Stdio::from(writer),
+    );
+    let mut first = [0u8; 2];
+    nix::unistd::read(&reader, &mut first).expect("read the first bytes");
+    assert_eq!(&first, b"y\r");
+    drop(reader);
+    let command = common::read_pid(&pid_file);
+    let (code, _) = wait_with_peak(child, "stdout closed");
+    assert_eq!(code, 128 + libc::SIGPIPE);
+    common::wait_pid_gone(command, "the command");
+}

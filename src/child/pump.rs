@@ -149,7 +149,8 @@ fn pump(mut sources: Vec<Source>, tx: SyncSender<Piece>, output: Arc<Output>) {
             if output.reader_gone(source.out_fd) {
                 // `otorepair ... | head` and head is done: closing our end gives
                 // the command the broken pipe it would have had without us (pipe
-                // mode; a PTY master has other holders and keeps being drained).
+                // mode; in a PTY nothing reaches the command, and the supervisor
+                // ends it when it hears of the end of output).
                 ended.push(i);
             }
         }

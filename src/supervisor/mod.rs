@@ -371,7 +371,22 @@ impl Supervisor {
                 let opened = !had_block && self.detector.deadline().is_some();
                 self.tree.on_output(pid, now, opened);
             }
-            ChildEvent::OutputEnd => running.output_ended = true,
+            ChildEvent::OutputEnd => {
+                running.output_ended = true;
+                if running.exit.is_none()
+                    && self.cfg.mode == Mode::Pty
+                    && self.output.reader_gone(1)
+                {
+                    // `otorepair --pty ... | head` and head is done. In pipe mode
+                    // the command meets the closed pipe itself; in a PTY its
+                    // writes would only fill the PTY, forever: end it, as the
+                    // broken pipe would have.
+                    status::debug(1, "stdout's reader went away: stopping the command");
+                    self.exit_signalled = true;
+                    self.stop_child();
+                    return Some(128 + libc::SIGPIPE);
+                }
+            }
             ChildEvent::Stopped => {
                 // Stopped by us (Ctrl-Z) and already continued, or by someone else:
                 // only the latter suspends otorepair here.
