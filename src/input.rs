@@ -23,7 +23,6 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread;
 
-use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, LocalFlags, SpecialCharacterIndices, Termios};
 use nix::unistd::Pid;
@@ -189,7 +188,7 @@ fn signal_char(t: &Termios, which: SpecialCharacterIndices) -> Option<u8> {
 
 /// Starts the thread that reads fd 0 until it ends.
 pub fn start(router: Arc<InputRouter>, report: impl Fn(InputEvent) + Send + 'static) {
-    let pipe = match nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) {
+    let pipe = match crate::os::fds::cloexec_pipe(true) {
         Ok(p) => p,
         Err(e) => {
             crate::status::error(&format!("cannot read the keyboard: {e}"));

@@ -421,7 +421,7 @@ mod tests {
     fn a_stalled_terminal_stalls_only_the_pump() {
         // A pipe nobody reads: the writer blocks once it is full.
         // Close-on-exec: a child another test starts must not keep it open.
-        let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+        let (reader, writer) = crate::os::fds::cloexec_pipe(false).expect("pipe");
         let fd = std::os::fd::AsRawFd::as_raw_fd(&writer);
         let out = Output::new();
         let pump = {

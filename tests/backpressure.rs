@@ -84,8 +84,7 @@ fn in_a_pty_a_reader_that_goes_away_ends_the_command() {
         "echo $$ > {}; exec yes",
         pid_file.to_str().expect("utf-8 path")
     );
-    let (reader, writer) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("a pipe for stdout");
+    let (reader, writer) = common::cloexec_pipe();
     let child = start(
         &["--dry-run", "--pty", "--", "sh", "-c", &script],
         std::process::Stdio::from(writer),
