@@ -97,14 +97,9 @@ impl Supervisor {
                 self.on_ctrl_c()
             }
             SIGCONT => {
-                // Continued after a stop we did not cause (a background read got
-                // SIGTTIN, then `fg`): take the terminal again if it is ours.
-                if let (Some(raw), Some(fd)) = (self.raw.as_ref(), self.tty_fd) {
-                    if term::is_foreground(fd) {
-                        raw.reenter();
-                        self.push_window_size();
-                    }
-                }
+                // `fg` or `bg` (the continuation after our own suspend is seen
+                // there first; seeing it again changes nothing).
+                self.continued();
                 None
             }
             SIGTERM | SIGHUP | SIGQUIT => {

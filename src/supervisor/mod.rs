@@ -104,6 +104,9 @@ pub struct Supervisor {
     /// otorepair is exiting because of a signal (or a double Ctrl-C): the way
     /// out does not wait long on the terminal.
     exit_signalled: bool,
+    /// The terminal was given back for a suspend (its modes reset), and is to
+    /// be taken again once otorepair is continued in the foreground.
+    terminal_given_back: bool,
     detector: Detector,
     breaker: Breaker,
     events: Option<EventLog>,
@@ -183,6 +186,7 @@ impl Supervisor {
             master: None,
             last_ctrl_c: None,
             exit_signalled: false,
+            terminal_given_back: false,
             detector,
             breaker,
             events,
@@ -217,20 +221,17 @@ impl Supervisor {
         self.start_signal_thread();
         if self.cfg.mode == Mode::Pty {
             if let Some(fd) = self.tty_fd {
-                match RawMode::enter(fd) {
-                    Ok(raw) => self.raw = Some(raw),
-                    Err(e) => {
-                        status::debug(1, &format!("cannot switch the terminal to raw mode: {e}"))
-                    }
-                }
+                self.enter_raw(fd);
             }
-            // A background job must not read the terminal (SIGTTIN would stop it).
-            if self.tty_fd.is_some() || !term::is_tty(0) {
-                let tx = self.tx.clone();
-                input::start(self.router.clone(), move |e| {
-                    let _ = tx.send(Event::Input(e));
-                });
+            // A background job must not read the terminal (SIGTTIN would stop
+            // it): it reads keys once brought to the foreground.
+            if term::is_tty(0) && self.tty_fd.is_none() {
+                self.router.set_background(true);
             }
+            let tx = self.tx.clone();
+            input::start(self.router.clone(), move |e| {
+                let _ = tx.send(Event::Input(e));
+            });
         }
         status::debug(
             1,
@@ -334,6 +335,10 @@ impl Supervisor {
             }
             Event::Input(InputEvent::Keys(keys)) => self.on_keys(&keys),
             Event::Input(InputEvent::End) => None,
+            Event::Input(InputEvent::Foreground) => {
+                self.continued();
+                None
+            }
             Event::Signal(sig) => self.on_signal(sig),
             Event::Agent(token, out) => {
                 if matches!(out, crate::agent::AgentOutput::Stdout(_)) {

@@ -255,6 +255,11 @@ impl Term {
         termios_text(self.slave.as_ref().unwrap())
     }
 
+    /// The terminal's current settings, whole.
+    pub fn termios(&self) -> termios::Termios {
+        termios::tcgetattr(self.slave.as_ref().unwrap()).unwrap()
+    }
+
     pub fn is_raw(&self) -> bool {
         let t = termios::tcgetattr(self.slave.as_ref().unwrap()).unwrap();
         !t.local_flags.contains(termios::LocalFlags::ICANON)

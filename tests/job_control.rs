@@ -1,0 +1,147 @@
+//! otorepair as a job of an interactive shell: `&`, Ctrl-Z, `bg`, `fg`. It must
+//! behave as the command would without it: a background job neither takes the
+//! keyboard nor is stopped by it, a foreground one has it.
+
+mod common;
+
+use common::{Opts, Term};
+
+/// An interactive bash in the test's terminal, in `dir`, its first prompt
+/// shown (`PROMPT-N> `, N counting the commands).
+fn shell(dir: &std::path::Path) -> Term {
+    let t = Term::spawn_program(
+        std::path::Path::new("bash"),
+        &["--norc", "--noprofile", "-i"],
+        Opts {
+            env: vec![("PS1", "PROMPT-\\#> ".to_string())],
+            cwd: Some(dir),
+            ..Opts::default()
+        },
+    );
+    t.expect("PROMPT-1> ");
+    t
+}
+
+/// Waits until otorepair has the terminal: raw mode as `cfmakeraw` makes it,
+/// with signal keys and output processing off (a shell's line editor leaves
+/// both on, so Ctrl-C works at its prompt).
+fn wait_raw(t: &Term) {
+    use nix::sys::termios::{LocalFlags, OutputFlags};
+    let raw = || {
+        let now = t.termios();
+        !now.local_flags.contains(LocalFlags::ISIG)
+            && !now.output_flags.contains(OutputFlags::OPOST)
+    };
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    while !raw() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the terminal never went raw; it shows:\n{}",
+            t.text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Kills, when dropped, every process whose command line names `dir` (the
+/// test's own directory): a failed test must not leave a job running in the
+/// background of a terminal that is gone.
+struct KillLeftovers<'a>(&'a std::path::Path);
+
+impl Drop for KillLeftovers<'_> {
+    fn drop(&mut self) {
+        for pid in common::processes_with(&self.0.display().to_string()) {
+            // SAFETY: kill on a process this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// The highest `tick-N` the terminal shows.
+fn last_tick(text: &str) -> u64 {
+    text.split("tick-")
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_job_sent_to_the_background_is_not_stopped_by_keys_typed_at_the_shell_and_fg_takes_it_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("ticker.py"),
+        "import itertools, time\n\
+         for i in itertools.count(1):\n    print(f'tick-{i}', flush=True)\n    time.sleep(0.05)\n",
+    )
+    .unwrap();
+    let _leftovers = KillLeftovers(dir.path());
+    let ticker = dir.path().join("ticker.py");
+    let mut t = shell(dir.path());
+    t.send(
+        format!(
+            "{} --dry-run -- python3 {}\r",
+            common::bin().display(),
+            ticker.display()
+        )
+        .as_bytes(),
+    );
+    t.expect("tick-2");
+    t.send(b"\x1a");
+    t.expect("Stopped");
+    t.send(b"bg\r");
+    t.expect("PROMPT-3> ");
+    // A line typed while the shell runs something else waits in the terminal
+    // for the shell: otorepair, in the background, must not try to read it (the
+    // terminal would stop it, and the command's output with it).
+    t.send(b"sleep 2\recho TYPED-$((6*7))\r");
+    t.expect("TYPED-42");
+    let seen = last_tick(&t.text());
+    t.wait_for(
+        |text| last_tick(text) > seen + 10,
+        "ticks going on after a line was typed at the shell",
+    );
+    // `fg` on a running job sends no signal, only hands it the terminal: it
+    // takes it all the same, and Ctrl-C is the command's again.
+    t.send(b"fg\r");
+    wait_raw(&t);
+    t.send(b"\x03");
+    t.expect("KeyboardInterrupt");
+    t.expect("PROMPT-6> ");
+    t.send(b"exit\r");
+    t.wait();
+    common::wait_no_processes(&ticker.display().to_string());
+}
+
+#[test]
+fn a_job_started_in_the_background_takes_the_keyboard_when_brought_to_the_foreground() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("ask.py"),
+        "print('asking', flush=True)\nprint('got', repr(input()))\n",
+    )
+    .unwrap();
+    let _leftovers = KillLeftovers(dir.path());
+    let mut t = shell(dir.path());
+    t.send(
+        format!(
+            "{} --dry-run -- python3 {} &\r",
+            common::bin().display(),
+            dir.path().join("ask.py").display()
+        )
+        .as_bytes(),
+    );
+    t.expect("asking");
+    t.send(b"fg\r");
+    // otorepair takes the terminal (raw, as if started in the foreground): the
+    // keys are the command's.
+    wait_raw(&t);
+    t.send(b"hello\r");
+    t.expect("got 'hello'");
+    t.expect("PROMPT-3> ");
+    t.send(b"exit\r");
+    t.wait();
+}
