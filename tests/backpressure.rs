@@ -89,12 +89,52 @@ fn in_a_pty_a_reader_that_goes_away_ends_the_command() {
         &["--dry-run", "--pty", "--", "sh", "-c", &script],
         std::process::Stdio::from(writer),
     );
-    let mut first = [0u8; 2];
-    nix::unistd::read(&reader, &mut first).expect("read the first bytes");
-    assert_eq!(&first, b"y\r");
+    let mut first = [0u8; 64];
+    let n = nix::unistd::read(&reader, &mut first).expect("read the first bytes");
+    assert!(first[..n].starts_with(b"y"), "{:?}", &first[..n]);
     drop(reader);
     let command = common::read_pid(&pid_file);
     let (code, _) = wait_with_peak(child, "stdout closed");
     assert_eq!(code, 128 + libc::SIGPIPE);
+    common::wait_pid_gone(command, "the command");
+}
+
+#[test]
+fn a_terminal_that_hangs_up_ends_the_command_even_without_a_sighup() {
+    // otorepair's output is a terminal that is not its controlling one (a job
+    // disowned by its shell is in the same spot): when the terminal goes away,
+    // no SIGHUP comes, only EIO on every write. The command alone would meet
+    // that EIO and end; wrapped, it must not print into the void for ever.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("command.pid");
+    let script = format!(
+        "echo $$ > {}; while :; do echo tick; sleep 0.05; done",
+        pid_file.to_str().expect("utf-8 path")
+    );
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .expect("close-on-exec");
+    }
+    let child = start(
+        &["--dry-run", "--pty", "--", "sh", "-c", &script],
+        std::process::Stdio::from(pty.slave),
+    );
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + common::DEADLINE;
+    while !String::from_utf8_lossy(&seen).contains("tick") {
+        assert!(Instant::now() < deadline, "no tick: {seen:?}");
+        let mut buf = [0u8; 4096];
+        let n = nix::unistd::read(&pty.master, &mut buf).expect("read the terminal");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let command = common::read_pid(&pid_file);
+    // The terminal goes away: its last master descriptor closes.
+    drop(pty.master);
+    let (code, _) = wait_with_peak(child, "terminal hung up");
+    assert_eq!(code, 128 + libc::SIGHUP);
     common::wait_pid_gone(command, "the command");
 }

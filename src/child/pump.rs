@@ -146,8 +146,9 @@ fn pump(mut sources: Vec<Source>, tx: SyncSender<Piece>, output: Arc<Output>) {
                 return;
             }
             output.child_bytes(source.out_fd, chunk);
-            if output.reader_gone(source.out_fd) {
-                // `otorepair ... | head` and head is done: closing our end gives
+            if output.reader_gone(source.out_fd).is_some() {
+                // `otorepair ... | head` and head is done (or the terminal hung
+                // up): closing our end gives
                 // the command the broken pipe it would have had without us (pipe
                 // mode; in a PTY nothing reaches the command, and the supervisor
                 // ends it when it hears of the end of output).

@@ -36,7 +36,7 @@ use crate::heal::attempt::{Finished, Prepared};
 use crate::heal::events::{Event as Ev, EventLog};
 use crate::heal::Breaker;
 use crate::input::{self, InputEvent, InputRouter};
-use crate::output::Output;
+use crate::output::{Gone, Output};
 use crate::redact::Redactor;
 use crate::screen::ModeFlags;
 use crate::status;
@@ -378,18 +378,22 @@ impl Supervisor {
             }
             ChildEvent::OutputEnd => {
                 running.output_ended = true;
-                if running.exit.is_none()
-                    && self.cfg.mode == Mode::Pty
-                    && self.output.reader_gone(1)
-                {
-                    // `otorepair --pty ... | head` and head is done. In pipe mode
-                    // the command meets the closed pipe itself; in a PTY its
-                    // writes would only fill the PTY, forever: end it, as the
-                    // broken pipe would have.
-                    status::debug(1, "stdout's reader went away: stopping the command");
-                    self.exit_signalled = true;
-                    self.stop_child();
-                    return Some(128 + libc::SIGPIPE);
+                let gone = self.output.reader_gone(1);
+                if let Some(gone) = gone.filter(|_| running.exit.is_none()) {
+                    if self.cfg.mode == Mode::Pty {
+                        // `otorepair --pty ... | head` and head is done, or the
+                        // terminal hung up. In pipe mode the command meets the
+                        // closed pipe itself; in a PTY its writes would only fill
+                        // the PTY, forever: end it, as the broken pipe (or the
+                        // hang-up) would have.
+                        status::debug(1, "stdout's reader went away: stopping the command");
+                        self.exit_signalled = true;
+                        self.stop_child();
+                        return Some(match gone {
+                            Gone::Pipe => 128 + libc::SIGPIPE,
+                            Gone::HungUp => 128 + libc::SIGHUP,
+                        });
+                    }
                 }
             }
             ChildEvent::Stopped => {
@@ -482,7 +486,8 @@ impl Supervisor {
         }
         // Its reader went away (`otorepair ... | head`): the broken pipe that
         // ended it is not a bug to fix.
-        let reader_gone = self.output.reader_gone(1) || self.output.reader_gone(2);
+        let reader_gone =
+            self.output.reader_gone(1).is_some() || self.output.reader_gone(2).is_some();
         let interrupted = exit::interrupted_before(self.last_ctrl_c, exited_at);
         if status.is_user_stop() || interrupted || reader_gone {
             status::debug(1, "the command was stopped by the user");
