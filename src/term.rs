@@ -165,13 +165,26 @@ pub fn set_foreground(fd: RawFd, pgrp: nix::unistd::Pid) {
     });
 }
 
+/// How long a panic may take to report itself before the process ends anyway.
+const PANIC_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Installs a panic hook: `on_panic` (stop what we started, reset the screen),
 /// then the terminal's settings are restored before the message is printed, so
 /// the message is readable and the shell usable. A panic on any thread ends
 /// otorepair (exit 101): half a supervisor would wait forever on a dead thread.
+/// It ends within [`PANIC_DEADLINE`] even if the message cannot be written (the
+/// default hook writes to stderr directly, and waits on a stderr that reads
+/// nothing, `2>&1 | less` not scrolled): the guardian then does the rest.
 pub fn install_panic_hook(on_panic: impl Fn() + Send + Sync + 'static) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        let _ = std::thread::Builder::new()
+            .name("panic deadline".into())
+            .spawn(|| {
+                std::thread::sleep(PANIC_DEADLINE);
+                // SAFETY: _exit ends the process at once; nothing is left to run.
+                unsafe { libc::_exit(101) }
+            });
         on_panic();
         restore();
         previous(info);

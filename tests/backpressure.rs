@@ -138,3 +138,29 @@ fn a_terminal_that_hangs_up_ends_the_command_even_without_a_sighup() {
     assert_eq!(code, 128 + libc::SIGHUP);
     common::wait_pid_gone(command, "the command");
 }
+
+/// The panic hook exists in debug builds only (what `cargo test` builds).
+#[cfg(debug_assertions)]
+#[test]
+fn a_panic_with_a_stalled_stderr_still_ends_otorepair_and_the_command() {
+    // `otorepair ... 2>&1 | less`, less not scrolled: the panic message cannot
+    // be written. otorepair must still end, and the command with it.
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let (reader, writer) = common::cloexec_pipe();
+    // Fill the pipe (non-blocking only while filling: the flag is shared).
+    fcntl(&writer, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).expect("non-blocking");
+    while nix::unistd::write(&writer, &[b'x'; 4096]).is_ok() {}
+    fcntl(&writer, FcntlArg::F_SETFL(OFlag::empty())).expect("blocking again");
+    let child = common::piped(
+        &["--dry-run", "--no-pty", "--", "sleep", "974.6"],
+        &[("OTOREPAIR_TEST_PANIC", "start")],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::from(writer))
+    .spawn()
+    .expect("spawn otorepair");
+    let (code, _) = wait_with_peak(child, "a panic with a stalled stderr");
+    assert_eq!(code, 101);
+    common::wait_no_processes("sleep 974.6");
+    drop(reader);
+}
