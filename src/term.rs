@@ -158,11 +158,28 @@ fn with_sigttou_blocked(f: impl FnOnce()) {
 }
 
 /// Gives the terminal's foreground to `pgrp` (pipe mode hands it to the child's
-/// group, and takes it back at the end).
+/// group; [`take_foreground_back`] takes it back).
 pub fn set_foreground(fd: RawFd, pgrp: nix::unistd::Pid) {
     with_sigttou_blocked(|| {
         let _ = nix::unistd::tcsetpgrp(borrow(fd), pgrp);
     });
+}
+
+/// Takes the terminal's foreground back for our own group from the command's
+/// group `from` (see [`set_foreground`]): if `from` still has it, or whoever
+/// has it is gone (`from` is `None` when the command is gone too). Not when a
+/// live group other than `from` has it: the user sent otorepair to the
+/// background (`bg`), the shell holds the terminal, and taking it would leave
+/// the shell in the background of its own terminal.
+pub fn take_foreground_back(fd: RawFd, from: Option<nix::unistd::Pid>) {
+    let Ok(holder) = nix::unistd::tcgetpgrp(borrow(fd)) else {
+        return;
+    };
+    let ours = nix::unistd::getpgrp();
+    let gone = holder.as_raw() <= 0 || !crate::os::group::alive(holder);
+    if holder != ours && (Some(holder) == from || gone) {
+        set_foreground(fd, ours);
+    }
 }
 
 /// How long a panic may take to report itself before the process ends anyway.

@@ -145,3 +145,44 @@ fn a_job_started_in_the_background_takes_the_keyboard_when_brought_to_the_foregr
     t.send(b"exit\r");
     t.wait();
 }
+
+#[test]
+fn a_pipe_mode_job_that_ends_in_the_background_leaves_the_terminal_to_the_shell() {
+    // Pipe mode gives the terminal to the command's group while it runs in the
+    // foreground, and takes it back when it ends, unless the user sent the job
+    // to the background meanwhile: the shell has the terminal then, and taking
+    // it would leave the shell in the background of its own terminal.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _leftovers = KillLeftovers(dir.path());
+    let go = dir.path().join("go");
+    let running = dir.path().join("running");
+    let mut t = shell(dir.path());
+    t.send(
+        format!(
+            "{} --dry-run --no-pty -- sh -c 'touch {}; while [ ! -e {} ]; do sleep 0.05; done; echo FIN''ISHED'\r",
+            common::bin().display(),
+            running.display(),
+            go.display()
+        )
+        .as_bytes(),
+    );
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    while !running.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    t.send(b"\x1a");
+    t.expect("Stopped");
+    t.send(b"bg\r");
+    t.expect("PROMPT-3> ");
+    std::fs::write(&go, "").unwrap();
+    t.expect("FINISHED");
+    common::wait_no_processes(&go.display().to_string());
+    t.send(b"echo STILL-$((6*7))\r");
+    t.expect("STILL-42");
+    t.send(b"exit\r");
+    t.wait();
+}

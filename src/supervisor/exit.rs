@@ -128,7 +128,8 @@ impl Supervisor {
         self.raw = None;
         if self.cfg.mode == Mode::Pipe {
             if let Some(fd) = self.tty_fd {
-                term::set_foreground(fd, nix::unistd::getpgrp());
+                // The command is gone: whoever it gave the terminal to as well.
+                term::take_foreground_back(fd, None);
             }
         }
         code

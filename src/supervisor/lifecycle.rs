@@ -117,7 +117,7 @@ impl Supervisor {
         self.give_back_terminal(EXIT_STALL);
         if self.cfg.mode == Mode::Pipe {
             if let Some(fd) = self.tty_fd {
-                term::set_foreground(fd, nix::unistd::getpgrp());
+                term::take_foreground_back(fd, Some(pid));
             }
         }
         self.terminal_given_back = true;

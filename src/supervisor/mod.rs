@@ -468,7 +468,7 @@ impl Supervisor {
         // must reach otorepair again (to abort a fix).
         if self.cfg.mode == Mode::Pipe {
             if let Some(fd) = self.tty_fd {
-                term::set_foreground(fd, nix::unistd::getpgrp());
+                term::take_foreground_back(fd, pid);
             }
         }
         self.master = None;
