@@ -130,7 +130,9 @@ pub fn raw_active() -> bool {
 }
 
 /// Puts back the user's original terminal settings. Safe to call more than once
-/// and from any exit path; never waits on the terminal.
+/// and from any exit path; never waits on the terminal. Not from the
+/// background (`bg`): the terminal's settings are the shell's then (its line
+/// editor's, at its prompt), and were given back when otorepair was suspended.
 pub fn restore() {
     // try_lock: a panic while the lock is held must not deadlock the hook.
     let Ok(saved) = SAVED.try_lock() else {
@@ -139,6 +141,9 @@ pub fn restore() {
     let Some(saved) = saved.as_ref() else {
         return;
     };
+    if !is_foreground(saved.fd) {
+        return;
+    }
     with_sigttou_blocked(|| {
         let _ = termios::tcsetattr(borrow(saved.fd), SetArg::TCSANOW, &saved.original);
     });

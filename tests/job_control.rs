@@ -186,3 +186,47 @@ fn a_pipe_mode_job_that_ends_in_the_background_leaves_the_terminal_to_the_shell(
     t.send(b"exit\r");
     t.wait();
 }
+
+#[test]
+fn a_job_that_ends_in_the_background_leaves_the_shell_its_terminal_settings() {
+    // In the background the terminal's settings are the shell's (its line
+    // editor turns echo and line buffering off at the prompt): otorepair,
+    // ending there, must not put back the ones it found when it started.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _leftovers = KillLeftovers(dir.path());
+    let go = dir.path().join("go");
+    let running = dir.path().join("running");
+    let mut t = shell(dir.path());
+    t.send(
+        format!(
+            "{} --dry-run -- sh -c 'touch {}; while [ ! -e {} ]; do sleep 0.05; done'\r",
+            common::bin().display(),
+            running.display(),
+            go.display()
+        )
+        .as_bytes(),
+    );
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    while !running.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    wait_raw(&t);
+    t.send(b"\x1a");
+    t.expect("Stopped");
+    t.send(b"bg\r");
+    t.expect("PROMPT-3> ");
+    let at_prompt = t.termios_now();
+    std::fs::write(&go, "").unwrap();
+    common::wait_no_processes(&go.display().to_string());
+    assert_eq!(
+        t.termios_now(),
+        at_prompt,
+        "the shell's settings were changed"
+    );
+    t.send(b"exit\r");
+    t.wait();
+}

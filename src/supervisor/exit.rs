@@ -156,9 +156,10 @@ impl Supervisor {
 
     /// Switches off the modes the command left on (after its output, waiting up
     /// to `stall` for a terminal that reads nothing) and restores the user's
-    /// settings. The modes stay recorded: a suspended child still has them.
+    /// settings. The modes stay recorded: a suspended child still has them. In
+    /// the background (`bg`) the terminal is the shell's: nothing is touched.
     pub(super) fn give_back_terminal(&self, stall: Duration) {
-        if self.raw.is_none() {
+        if self.raw.is_none() || !self.tty_fd.is_some_and(term::is_foreground) {
             return;
         }
         let reset = self.modes.reset_sequence();
