@@ -230,3 +230,51 @@ fn a_job_that_ends_in_the_background_leaves_the_shell_its_terminal_settings() {
     t.send(b"exit\r");
     t.wait();
 }
+
+#[test]
+fn a_pipe_mode_command_restarted_in_the_background_leaves_the_terminal_to_the_shell() {
+    // After Ctrl-Z and `bg`, the command crashes, is fixed and restarted: the
+    // new one must not take the terminal from the shell (pipe mode gives it to
+    // the command only while otorepair has it).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _leftovers = KillLeftovers(dir.path());
+    let d = dir.path().display();
+    std::fs::write(
+        dir.path().join("app.sh"),
+        format!(
+            "touch {d}/running\n\
+             if [ -e {d}/fixed ]; then echo HEAL''THY; while :; do sleep 1; done; fi\n\
+             while [ ! -e {d}/go ]; do sleep 0.05; done\n\
+             printf 'Traceback (most recent call last):\\n  File \"app.py\", line 3, in <module>\\nZeroDivisionError: division by zero\\n'\n\
+             exit 1\n"
+        ),
+    )
+    .unwrap();
+    let mut t = shell(dir.path());
+    t.send(
+        format!(
+            "{} --no-pty --agent-cmd 'cat >/dev/null; touch {d}/fixed' -- sh {d}/app.sh\r",
+            common::bin().display(),
+        )
+        .as_bytes(),
+    );
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    while !dir.path().join("running").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    t.send(b"\x1a");
+    t.expect("Stopped");
+    t.send(b"bg\r");
+    t.expect("PROMPT-3> ");
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    t.expect("HEALTHY");
+    t.send(b"echo STILL-$((6*7))\r");
+    t.expect("STILL-42");
+    t.send(b"kill %1; wait\r");
+    t.send(b"exit\r");
+    t.wait();
+}

@@ -52,10 +52,12 @@ impl Supervisor {
                     report,
                 )
             }
+            // The command's group gets the terminal only if we have it: not
+            // from the background (`bg`), where the shell has it.
             Mode::Pipe => child::spawn_pipe(
                 &self.cfg.command,
                 &self.cfg.workspace,
-                self.tty_fd,
+                self.tty_fd.filter(|&fd| term::is_foreground(fd)),
                 self.output.clone(),
                 self.modes.clone(),
                 report,
