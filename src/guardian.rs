@@ -7,7 +7,11 @@
 //! own process group (the terminal's signals do not reach it) with no terminal
 //! at all. Its stdin is a pipe whose
 //! only writer is otorepair: every process group otorepair starts (the command,
-//! each agent) is announced on it (`+PGID`) and withdrawn once stopped (`-PGID`).
+//! each agent) is announced on it by the new process itself between fork and
+//! exec (`?PGID`), confirmed by otorepair once the exec succeeded (`+PGID`), and
+//! withdrawn once stopped (`-PGID`). An announcement never confirmed is an exec
+//! that failed (the process is gone, its number free for anyone): it counts
+//! only for [`UNCONFIRMED`], the moment otorepair could die between the two.
 //! When otorepair dies, for whatever reason, the kernel closes the pipe; the
 //! guardian reads EOF and stops every group still announced: SIGTERM, a grace
 //! period, SIGKILL, the same as otorepair's own stop. A parent-death signal
@@ -24,6 +28,7 @@ use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::{signal, SigHandler, Signal};
@@ -33,6 +38,11 @@ use crate::os::group;
 
 /// The hidden first argument that makes the binary a guardian.
 pub const ARG: &str = "--otorepair-guardian";
+
+/// How long a group announced by the new process (`?PGID`) and not confirmed
+/// by otorepair (`+PGID`) is still stopped: a successful spawn is confirmed
+/// within milliseconds; past this, the exec failed.
+const UNCONFIRMED: Duration = Duration::from_secs(10);
 
 struct Link {
     /// The pipe to the guardian (None if it could not be started).
@@ -85,8 +95,8 @@ fn tell(link: &mut Link, message: &str) {
 
 /// `pgid` must be stopped if otorepair dies before [`release`] is called. (A
 /// process started through [`crate::child::clean_start`] has already announced
-/// itself to the guardian, before it ran anything; this keeps it for the panic
-/// hook, and says it again, which costs nothing.)
+/// itself to the guardian, before it ran anything; this confirms it, now that
+/// its exec succeeded, and keeps it for the panic hook.)
 pub fn watch(pgid: Pid) {
     let mut link = LINK.lock().unwrap_or_else(|e| e.into_inner());
     link.groups.push(pgid);
@@ -100,9 +110,10 @@ pub(crate) fn pipe_fd() -> Option<std::os::fd::RawFd> {
 }
 
 /// Runs in a new process between fork and exec, once it leads its own group:
-/// announces `+PID` on the guardian's pipe. Only async-signal-safe calls, no
-/// allocation. Announcing from the parent after the spawn would leave a window
-/// in which otorepair could be killed with the command already running.
+/// announces `?PID` on the guardian's pipe (to be confirmed by [`watch`] once
+/// the exec succeeded). Only async-signal-safe calls, no allocation.
+/// Announcing from the parent after the spawn would leave a window in which
+/// otorepair could be killed with the command already running.
 pub(crate) fn announce_from_child(fd: std::os::fd::RawFd) {
     // SAFETY: getpid and write are async-signal-safe; the buffer is ours.
     unsafe {
@@ -118,7 +129,7 @@ pub(crate) fn announce_from_child(fd: std::os::fd::RawFd) {
             }
         }
         let mut line = [0u8; 12];
-        line[0] = b'+';
+        line[0] = b'?';
         for i in 0..n {
             line[1 + i] = digits[n - 1 - i];
         }
@@ -177,15 +188,52 @@ pub fn serve(args: &[std::ffi::OsString]) -> i32 {
         }
     }
     let groups = read_announcements(std::io::stdin().lock());
-    group::stop(&groups, group::GRACE);
+    group::stop(&groups.to_stop(Instant::now()), group::GRACE);
     0
 }
 
-/// Reads `+PGID` / `-PGID` lines until EOF (otorepair is gone); returns the
-/// groups still announced. Anything else on a line, or a line cut short by the
-/// writer's death, is ignored.
-fn read_announcements(mut input: impl BufRead) -> Vec<Pid> {
-    let mut groups: Vec<Pid> = Vec::new();
+/// The groups announced and not withdrawn, in the order they came, each with
+/// the time of its announcement while it is not confirmed.
+#[derive(Default)]
+struct Announcements {
+    groups: Vec<(Pid, Option<Instant>)>,
+}
+
+impl Announcements {
+    /// One line: `?PGID` (from the new process), `+PGID` (confirmed),
+    /// `-PGID` (withdrawn); anything else is ignored.
+    fn line(&mut self, text: &str, now: Instant) {
+        let pgid = |s: &str| s.parse::<i32>().ok().filter(|&p| p > 1).map(Pid::from_raw);
+        if let Some(p) = text.strip_prefix('?').and_then(pgid) {
+            if !self.groups.iter().any(|&(g, _)| g == p) {
+                self.groups.push((p, Some(now)));
+            }
+        } else if let Some(p) = text.strip_prefix('+').and_then(pgid) {
+            match self.groups.iter_mut().find(|(g, _)| *g == p) {
+                Some(entry) => entry.1 = None,
+                None => self.groups.push((p, None)),
+            }
+        } else if let Some(p) = text.strip_prefix('-').and_then(pgid) {
+            self.groups.retain(|&(g, _)| g != p);
+        }
+    }
+
+    /// What to stop once otorepair is gone at `now`.
+    fn to_stop(&self, now: Instant) -> Vec<Pid> {
+        self.groups
+            .iter()
+            .filter(|(_, announced)| {
+                announced.is_none_or(|at| now.saturating_duration_since(at) < UNCONFIRMED)
+            })
+            .map(|&(g, _)| g)
+            .collect()
+    }
+}
+
+/// Reads announcement lines until EOF (otorepair is gone). A line too long, or
+/// cut short by the writer's death, is ignored.
+fn read_announcements(mut input: impl BufRead) -> Announcements {
+    let mut groups = Announcements::default();
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -195,17 +243,11 @@ fn read_announcements(mut input: impl BufRead) -> Vec<Pid> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
-        let Some(text) = line
+        if let Some(text) = line
             .strip_suffix(b"\n")
             .and_then(|l| std::str::from_utf8(l).ok())
-        else {
-            continue;
-        };
-        let pgid = |s: &str| s.parse::<i32>().ok().filter(|&p| p > 1).map(Pid::from_raw);
-        if let Some(p) = text.strip_prefix('+').and_then(pgid) {
-            groups.push(p);
-        } else if let Some(p) = text.strip_prefix('-').and_then(pgid) {
-            groups.retain(|&g| g != p);
+        {
+            groups.line(text, Instant::now());
         }
     }
     groups
@@ -216,11 +258,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_group_announced_from_its_fork_but_never_confirmed_is_left_alone_after_a_while() {
+        // `?PID` comes from the new process before its exec; an exec that fails
+        // (no such program) is never confirmed with `+PID`, and the number may
+        // belong to anyone later: it is not stopped once it is old.
+        let start = Instant::now();
+        let mut seen = Announcements::default();
+        for line in ["?100", "?200", "+200", "?300"] {
+            seen.line(line, start);
+        }
+        assert_eq!(
+            seen.to_stop(start + Duration::from_secs(1)),
+            [100, 200, 300].map(Pid::from_raw),
+            "killed between the fork and the confirmation: all are stopped"
+        );
+        assert_eq!(
+            seen.to_stop(start + UNCONFIRMED + Duration::from_secs(1)),
+            [Pid::from_raw(200)]
+        );
+    }
+
+    #[test]
     fn announcements_are_added_withdrawn_and_garbage_ignored() {
         let input = b"+100\n+200\n-100\nhello\n+1\n+-5\n+300\n+40";
-        let groups = read_announcements(&input[..]);
+        let groups = read_announcements(&input[..]).to_stop(Instant::now());
         assert_eq!(groups, vec![Pid::from_raw(200), Pid::from_raw(300)]);
         let long = format!("+{}\n+7\n", "9".repeat(100));
-        assert_eq!(read_announcements(long.as_bytes()), vec![Pid::from_raw(7)]);
+        let groups = read_announcements(long.as_bytes()).to_stop(Instant::now());
+        assert_eq!(groups, vec![Pid::from_raw(7)]);
     }
 }

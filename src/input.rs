@@ -12,6 +12,14 @@
 //! exit may not be reported yet), so the window in which a key can still go to a
 //! child that will never read it is the one between that check and the read.
 //!
+//! A job in the background of its terminal (`otorepair cmd &`, or `bg` after
+//! Ctrl-Z) reads no key: the read would stop otorepair (SIGTTIN), and the
+//! command's output with it, and the keys are the shell's. The thread checks
+//! that it is in the foreground right before each read. Meanwhile it looks
+//! five times a second whether it is in the foreground again, and says so
+//! ([`InputEvent::Foreground`]): `fg` on a running job only hands it the
+//! terminal, with no signal to wait for.
+//!
 //! Nothing here blocks on the child either: the PTY master is non-blocking, and
 //! keys for a child that reads none wait in a bounded queue ([`QUEUE_LIMIT`];
 //! beyond it they are dropped, as a terminal's full input buffer drops them),
@@ -23,7 +31,6 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread;
 
-use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, LocalFlags, SpecialCharacterIndices, Termios};
 use nix::unistd::Pid;
@@ -47,7 +54,13 @@ pub enum InputEvent {
     Suspend,
     /// stdin ended.
     End,
+    /// otorepair was in the background of its terminal and is in the
+    /// foreground now (`fg`): the terminal is to be taken.
+    Foreground,
 }
+
+/// How often a job in the background looks whether it is in the foreground.
+const FOREGROUND_CHECK: u16 = 200;
 
 /// Most keys waiting for a child (that reads none yet, or is not started yet).
 const QUEUE_LIMIT: usize = 64 * 1024;
@@ -70,11 +83,16 @@ struct Route {
     /// keys for the next one.
     queued: Vec<u8>,
     stdin_ended: bool,
+    /// otorepair is a background job of the terminal on fd 0: its keys are the
+    /// shell's.
+    background: bool,
 }
 
 impl Route {
     fn wants_keys(&self) -> bool {
-        !self.stdin_ended && (self.capture || self.child.as_ref().is_some_and(|c| !c.gone))
+        !self.stdin_ended
+            && !self.background
+            && (self.capture || self.child.as_ref().is_some_and(|c| !c.gone))
     }
 
     fn live_master(&self) -> Option<Arc<File>> {
@@ -141,6 +159,14 @@ impl InputRouter {
         self.wake_up();
     }
 
+    /// Whether otorepair runs in the background of its terminal (started with
+    /// `&`, continued by `bg`) or the foreground: in the background no key is
+    /// read.
+    pub fn set_background(&self, background: bool) {
+        self.lock().background = background;
+        self.wake_up();
+    }
+
     /// While true, keys are delivered to otorepair instead of the child.
     pub fn capture(&self, on: bool) {
         self.lock().capture = on;
@@ -189,7 +215,7 @@ fn signal_char(t: &Termios, which: SpecialCharacterIndices) -> Option<u8> {
 
 /// Starts the thread that reads fd 0 until it ends.
 pub fn start(router: Arc<InputRouter>, report: impl Fn(InputEvent) + Send + 'static) {
-    let pipe = match nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) {
+    let pipe = match crate::os::fds::cloexec_pipe(true) {
         Ok(p) => p,
         Err(e) => {
             crate::status::error(&format!("cannot read the keyboard: {e}"));
@@ -213,14 +239,15 @@ fn run(router: &InputRouter, report: &dyn Fn(InputEvent)) {
     };
     // SAFETY: fd 0 is open for the life of the process; it is only borrowed.
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    let terminal = crate::term::is_tty(0);
     let mut buf = [0u8; 4096];
     loop {
-        let (read_keys, out_master) = {
+        let (read_keys, out_master, background) = {
             let route = router.lock();
             let out = (!route.queued.is_empty())
                 .then(|| route.live_master())
                 .flatten();
-            (route.wants_keys(), out)
+            (route.wants_keys(), out, terminal && route.background)
         };
         let mut fds = vec![PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
         if read_keys {
@@ -229,7 +256,12 @@ fn run(router: &InputRouter, report: &dyn Fn(InputEvent)) {
         if let Some(m) = &out_master {
             fds.push(PollFd::new(m.as_fd(), PollFlags::POLLOUT));
         }
-        if poll(&mut fds, PollTimeout::NONE).is_err() {
+        let timeout = if background {
+            PollTimeout::from(FOREGROUND_CHECK)
+        } else {
+            PollTimeout::NONE
+        };
+        if poll(&mut fds, timeout).is_err() {
             continue; // EINTR
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
@@ -241,7 +273,7 @@ fn run(router: &InputRouter, report: &dyn Fn(InputEvent)) {
             flush_to_child(router);
         }
         if read_keys && ready[1] {
-            match read_keys_now(router, stdin, &mut buf) {
+            match read_keys_now(router, stdin, terminal, &mut buf) {
                 Some(0) => {
                     stdin_ended(router);
                     report(InputEvent::End);
@@ -250,19 +282,34 @@ fn run(router: &InputRouter, report: &dyn Fn(InputEvent)) {
                 None => {}
             }
         }
+        if background && crate::term::is_foreground(0) {
+            router.lock().background = false;
+            report(InputEvent::Foreground);
+        }
     }
 }
 
 /// Reads what fd 0 has, if keys are still wanted: not when the child exited
 /// since the poll (its exit not reported yet), so those keys stay in the
-/// terminal. `Some(0)` at the end of input.
-fn read_keys_now(router: &InputRouter, stdin: BorrowedFd<'_>, buf: &mut [u8]) -> Option<usize> {
+/// terminal, nor when the terminal on fd 0 (`terminal`) has another job in its
+/// foreground. `Some(0)` at the end of input.
+fn read_keys_now(
+    router: &InputRouter,
+    stdin: BorrowedFd<'_>,
+    terminal: bool,
+    buf: &mut [u8],
+) -> Option<usize> {
     let mut route = router.lock();
     if let Some(c) = route.child.as_mut().filter(|c| !c.gone) {
         if crate::os::has_exited(c.pid) {
             c.gone = true;
             route.queued.clear();
         }
+    }
+    if terminal && !crate::term::is_foreground(0) {
+        // Sent to the background before the supervisor could say so: from now
+        // on the thread looks for the foreground instead.
+        route.background = true;
     }
     if !route.wants_keys() {
         return None;

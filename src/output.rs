@@ -31,9 +31,10 @@
 //! Writing the command's chunks whole, one at a time, also means otorepair's
 //! own lines never land in the middle of a chunk.
 //!
-//! A reader that went away (`otorepair ... | head`: EPIPE) is remembered per
-//! descriptor: the pump for it stops reading, so the command meets the closed
-//! pipe too, as it would without otorepair.
+//! A reader that went away (`otorepair ... | head`: EPIPE; a terminal that hung
+//! up: EIO) is remembered per descriptor: the pump for it stops reading, so the
+//! command meets the closed pipe too, as it would without otorepair (see
+//! [`Gone`]).
 
 use std::collections::VecDeque;
 use std::os::fd::{BorrowedFd, RawFd};
@@ -82,8 +83,8 @@ struct State {
     held: Option<Held>,
     /// Own bytes dropped because the terminal did not keep up.
     dropped_own: usize,
-    /// Bit `fd` set: writing to `fd` failed with EPIPE, its reader is gone.
-    closed: u8,
+    /// Per descriptor 0..8: its reader is gone, and why.
+    gone: [Option<Gone>; 8],
     writer_started: bool,
 }
 
@@ -96,6 +97,17 @@ pub struct Output {
     /// Bytes were written, or the queue's policy changed (pumps waiting for room
     /// and [`Output::drain`] wait on it).
     written: Condvar,
+}
+
+/// Why the reader of a descriptor is gone for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    /// EPIPE: the pipe's reader closed it (`otorepair ... | head`).
+    Pipe,
+    /// EIO: the terminal hung up (closed, or the connection to it lost) without
+    /// a SIGHUP reaching us: it is not our controlling terminal, or our shell
+    /// disowned us. The command alone would meet the EIO on its next write.
+    HungUp,
 }
 
 /// Most bytes the writer hands to one `writev`.
@@ -202,8 +214,15 @@ impl Output {
     /// gone, and whoever waits on it.
     fn wrote(&self, state: &mut State, fd: RawFd, size: usize, result: std::io::Result<()>) {
         if let Err(e) = result {
-            if e.kind() == std::io::ErrorKind::BrokenPipe && (0..8).contains(&fd) {
-                state.closed |= 1 << fd;
+            let why = match e.raw_os_error() {
+                Some(libc::EPIPE) => Some(Gone::Pipe),
+                Some(libc::EIO) => Some(Gone::HungUp),
+                _ => None,
+            };
+            if let (Some(why), Ok(i)) = (why, usize::try_from(fd)) {
+                if let Some(slot) = state.gone.get_mut(i) {
+                    slot.get_or_insert(why);
+                }
             }
         }
         state.writing = false;
@@ -374,9 +393,10 @@ impl Output {
         }
     }
 
-    /// Whether the reader of `fd` went away (EPIPE).
-    pub fn reader_gone(&self, fd: RawFd) -> bool {
-        (0..8).contains(&fd) && self.lock().closed & (1 << fd) != 0
+    /// Whether the reader of `fd` went away, and why.
+    pub fn reader_gone(&self, fd: RawFd) -> Option<Gone> {
+        let i = usize::try_from(fd).ok()?;
+        self.lock().gone.get(i).copied().flatten()
     }
 
     /// How many of otorepair's own bytes were dropped because the terminal did
@@ -421,7 +441,7 @@ mod tests {
     fn a_stalled_terminal_stalls_only_the_pump() {
         // A pipe nobody reads: the writer blocks once it is full.
         // Close-on-exec: a child another test starts must not keep it open.
-        let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+        let (reader, writer) = crate::os::fds::cloexec_pipe(false).expect("pipe");
         let fd = std::os::fd::AsRawFd::as_raw_fd(&writer);
         let out = Output::new();
         let pump = {

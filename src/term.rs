@@ -130,7 +130,9 @@ pub fn raw_active() -> bool {
 }
 
 /// Puts back the user's original terminal settings. Safe to call more than once
-/// and from any exit path; never waits on the terminal.
+/// and from any exit path; never waits on the terminal. Not from the
+/// background (`bg`): the terminal's settings are the shell's then (its line
+/// editor's, at its prompt), and were given back when otorepair was suspended.
 pub fn restore() {
     // try_lock: a panic while the lock is held must not deadlock the hook.
     let Ok(saved) = SAVED.try_lock() else {
@@ -139,6 +141,9 @@ pub fn restore() {
     let Some(saved) = saved.as_ref() else {
         return;
     };
+    if !is_foreground(saved.fd) {
+        return;
+    }
     with_sigttou_blocked(|| {
         let _ = termios::tcsetattr(borrow(saved.fd), SetArg::TCSANOW, &saved.original);
     });
@@ -158,20 +163,50 @@ fn with_sigttou_blocked(f: impl FnOnce()) {
 }
 
 /// Gives the terminal's foreground to `pgrp` (pipe mode hands it to the child's
-/// group, and takes it back at the end).
+/// group; [`take_foreground_back`] takes it back).
 pub fn set_foreground(fd: RawFd, pgrp: nix::unistd::Pid) {
     with_sigttou_blocked(|| {
         let _ = nix::unistd::tcsetpgrp(borrow(fd), pgrp);
     });
 }
 
+/// Takes the terminal's foreground back for our own group from the command's
+/// group `from` (see [`set_foreground`]): if `from` still has it, or whoever
+/// has it is gone (`from` is `None` when the command is gone too). Not when a
+/// live group other than `from` has it: the user sent otorepair to the
+/// background (`bg`), the shell holds the terminal, and taking it would leave
+/// the shell in the background of its own terminal.
+pub fn take_foreground_back(fd: RawFd, from: Option<nix::unistd::Pid>) {
+    let Ok(holder) = nix::unistd::tcgetpgrp(borrow(fd)) else {
+        return;
+    };
+    let ours = nix::unistd::getpgrp();
+    let gone = holder.as_raw() <= 0 || !crate::os::group::alive(holder);
+    if holder != ours && (Some(holder) == from || gone) {
+        set_foreground(fd, ours);
+    }
+}
+
+/// How long a panic may take to report itself before the process ends anyway.
+const PANIC_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Installs a panic hook: `on_panic` (stop what we started, reset the screen),
 /// then the terminal's settings are restored before the message is printed, so
 /// the message is readable and the shell usable. A panic on any thread ends
 /// otorepair (exit 101): half a supervisor would wait forever on a dead thread.
+/// It ends within [`PANIC_DEADLINE`] even if the message cannot be written (the
+/// default hook writes to stderr directly, and waits on a stderr that reads
+/// nothing, `2>&1 | less` not scrolled): the guardian then does the rest.
 pub fn install_panic_hook(on_panic: impl Fn() + Send + Sync + 'static) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        let _ = std::thread::Builder::new()
+            .name("panic deadline".into())
+            .spawn(|| {
+                std::thread::sleep(PANIC_DEADLINE);
+                // SAFETY: _exit ends the process at once; nothing is left to run.
+                unsafe { libc::_exit(101) }
+            });
         on_panic();
         restore();
         previous(info);

@@ -104,7 +104,7 @@ fn a_closed_stdout_is_not_a_panic() {
         &["completions", "bash"],
     ] {
         // `otorepair ... | true`: the reader is gone before anything is written.
-        let (reader, writer) = cloexec_pipe();
+        let (reader, writer) = common::cloexec_pipe();
         drop(reader);
         let out = otorepair(args)
             .current_dir(dir.path())
@@ -419,7 +419,7 @@ impl Drop for Started {
 #[test]
 fn a_stalled_stdout_does_not_keep_otorepair_from_exiting() {
     // `otorepair ... | less`, and less is not scrolled: a pipe nobody reads.
-    let (reader, writer) = cloexec_pipe();
+    let (reader, writer) = common::cloexec_pipe();
     let mut otorepair = Started(
         otorepair(&[
             "--dry-run",
@@ -465,7 +465,7 @@ fn a_stalled_stdout_does_not_keep_otorepair_from_exiting() {
 fn a_reader_that_goes_away_ends_the_command_as_it_would_without_otorepair() {
     // `otorepair -- server | head -1`: once head is done, the server meets the
     // closed pipe; it is not a crash to heal.
-    let (reader, writer) = cloexec_pipe();
+    let (reader, writer) = common::cloexec_pipe();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("agent.log");
     let mut otorepair = Started(
@@ -498,11 +498,6 @@ fn a_reader_that_goes_away_ends_the_command_as_it_would_without_otorepair() {
     // Python's own BrokenPipeError, as `python3 ... | head -1` ends.
     assert_eq!(status.code(), Some(1));
     assert!(!log.exists(), "an agent was asked to fix a closed pipe");
-}
-
-/// A pipe whose ends no other test's child inherits (tests run in parallel).
-fn cloexec_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe")
 }
 
 #[test]

@@ -400,13 +400,7 @@ mod tests {
 
     fn pid_alive(pid: i32) -> bool {
         // A zombie still answers kill(0); check its state instead.
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(s) => !s
-                .rsplit(')')
-                .next()
-                .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-            Err(_) => false,
-        }
+        crate::os::process_state(Pid::from_raw(pid)).is_some_and(|s| s != 'Z')
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The watched command: spawning it (in a PTY or with pipes), copying its output,
 //! waiting for it, and stopping its whole process group.
 
+mod lines;
 mod pipe;
 mod pty;
 mod pump;
 mod spawn;
 
+pub use lines::Lines;
 pub use pipe::spawn_pipe;
 pub use pty::{spawn_pty, PtyOptions};
 pub(crate) use spawn::{clean_start, Session};
@@ -17,8 +19,6 @@ use std::thread;
 
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-
-use crate::line::Line;
 
 /// What to run: a shell command line (`sh -c`) or a program with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +102,9 @@ impl ExitStatus {
 /// What the child's threads report to the supervisor.
 #[derive(Debug)]
 pub enum ChildEvent {
-    /// A chunk of output passed through; the clean lines it completed.
-    Output(Vec<Line>),
+    /// A chunk of output passed through; the clean lines it completed (their
+    /// room in [`lines`]' bound is given back when the event is dropped).
+    Output(Lines),
     /// Every output stream ended (EOF/EIO): everything the child wrote has been read.
     OutputEnd,
     /// The child stopped (Ctrl-Z).

@@ -14,8 +14,9 @@
 //!
 //! Bounded: the parse queue holds [`PARSE_QUEUE`] chunks; the pump waits when
 //! the parser is a whole queue behind, or when the terminal is (see
-//! [`crate::output`]). Both are back-pressure on the command, never on
-//! otorepair's control path.
+//! [`crate::output`]), and the parser waits when the supervisor is too far
+//! behind with its lines (see [`super::lines`]). All are back-pressure on the
+//! command, never on otorepair's control path.
 
 use std::fs::File;
 use std::io::Read;
@@ -24,6 +25,7 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::thread;
 
+use super::lines::Budget;
 use super::ChildEvent;
 use crate::line::Stream;
 use crate::output::Output;
@@ -57,6 +59,7 @@ pub(crate) fn start_output(
 ) {
     let (tx, rx) = sync_channel::<Piece>(PARSE_QUEUE);
     let parser = thread::Builder::new().name("screen".into()).spawn(move || {
+        let budget = Arc::new(Budget::default());
         let mut screens: Vec<(Stream, Screen)> = Vec::new();
         for piece in rx {
             let mut lines = Vec::new();
@@ -67,7 +70,8 @@ pub(crate) fn start_output(
                 Piece::End(stream) => screen_for(&mut screens, stream, &modes).flush(&mut lines),
             }
             if !lines.is_empty() {
-                report(ChildEvent::Output(lines));
+                // Waits while the supervisor is too far behind (see `lines`).
+                report(ChildEvent::Output(budget.batch(lines)));
             }
         }
         report(ChildEvent::OutputEnd);
@@ -142,10 +146,12 @@ fn pump(mut sources: Vec<Source>, tx: SyncSender<Piece>, output: Arc<Output>) {
                 return;
             }
             output.child_bytes(source.out_fd, chunk);
-            if output.reader_gone(source.out_fd) {
-                // `otorepair ... | head` and head is done: closing our end gives
+            if output.reader_gone(source.out_fd).is_some() {
+                // `otorepair ... | head` and head is done (or the terminal hung
+                // up): closing our end gives
                 // the command the broken pipe it would have had without us (pipe
-                // mode; a PTY master has other holders and keeps being drained).
+                // mode; in a PTY nothing reaches the command, and the supervisor
+                // ends it when it hears of the end of output).
                 ended.push(i);
             }
         }

@@ -31,9 +31,10 @@ pub(crate) enum Session {
 /// anything, so that no moment exists in which otorepair could die and leave it.
 pub(crate) fn clean_start(cmd: &mut Command, session: Session) {
     let guardian = crate::guardian::pipe_fd();
+    let fd_limit = crate::os::fds::descriptor_limit();
     // SAFETY: the closure only makes async-signal-safe system calls.
     unsafe {
-        cmd.pre_exec(move || clean_slate(session, guardian));
+        cmd.pre_exec(move || clean_slate(session, guardian, fd_limit));
     }
 }
 
@@ -52,7 +53,7 @@ pub(crate) fn command(spec: &CommandSpec, cwd: &Path, session: Session) -> Comma
 }
 
 /// Runs in the child between fork and exec.
-fn clean_slate(session: Session, guardian: Option<i32>) -> io::Result<()> {
+fn clean_slate(session: Session, guardian: Option<i32>, fd_limit: libc::c_int) -> io::Result<()> {
     // SAFETY: plain system calls on this process, all async-signal-safe.
     unsafe {
         // Signal handlers are reset by exec, but an inherited blocked mask and
@@ -103,20 +104,10 @@ fn clean_slate(session: Session, guardian: Option<i32>) -> io::Result<()> {
         if let Some(fd) = guardian {
             crate::guardian::announce_from_child(fd);
         }
-        // No descriptor of ours may leak into the command (it would keep pipes and
-        // the PTY open): mark everything above stderr close-on-exec.
-        if libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        ) != 0
-        {
-            for fd in 3..4096 {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            }
-        }
     }
+    // No descriptor of ours may leak into the command (it would keep pipes and
+    // the PTY open): mark everything above stderr close-on-exec.
+    crate::os::fds::mark_cloexec_from_3(fd_limit);
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod processes;
 
 pub use processes::{command_tree, ProcessInfo};
 
+pub mod fds;
 pub mod group;
 
 use nix::unistd::Pid;
@@ -17,7 +18,7 @@ use nix::unistd::Pid;
 /// Whether `pid` is stopped right now (Ctrl-Z, SIGSTOP). Linux reads the state
 /// letter from `/proc/PID/stat`; elsewhere `ps -o stat=` gives the same letter.
 pub fn process_stopped(pid: Pid) -> bool {
-    state_letter(pid).is_some_and(|s| s == 'T')
+    process_state(pid).is_some_and(|s| s == 'T')
 }
 
 /// Whether our child `pid` has exited, without reaping it (its waiter does):
@@ -40,7 +41,7 @@ pub fn has_exited(pid: Pid) -> bool {
 }
 
 /// The process state letter (`R`, `S`, `T`, `Z`, ...), if the process exists.
-fn state_letter(pid: Pid) -> Option<char> {
+pub(crate) fn process_state(pid: Pid) -> Option<char> {
     if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The command name in parentheses may hold spaces or ')': the state is
         // the first field after the last ')'.

@@ -97,14 +97,9 @@ impl Supervisor {
                 self.on_ctrl_c()
             }
             SIGCONT => {
-                // Continued after a stop we did not cause (a background read got
-                // SIGTTIN, then `fg`): take the terminal again if it is ours.
-                if let (Some(raw), Some(fd)) = (self.raw.as_ref(), self.tty_fd) {
-                    if term::is_foreground(fd) {
-                        raw.reenter();
-                        self.push_window_size();
-                    }
-                }
+                // `fg` or `bg` (the continuation after our own suspend is seen
+                // there first; seeing it again changes nothing).
+                self.continued();
                 None
             }
             SIGTERM | SIGHUP | SIGQUIT => {
@@ -133,7 +128,8 @@ impl Supervisor {
         self.raw = None;
         if self.cfg.mode == Mode::Pipe {
             if let Some(fd) = self.tty_fd {
-                term::set_foreground(fd, nix::unistd::getpgrp());
+                // The command is gone: whoever it gave the terminal to as well.
+                term::take_foreground_back(fd, None);
             }
         }
         code
@@ -160,9 +156,10 @@ impl Supervisor {
 
     /// Switches off the modes the command left on (after its output, waiting up
     /// to `stall` for a terminal that reads nothing) and restores the user's
-    /// settings. The modes stay recorded: a suspended child still has them.
+    /// settings. The modes stay recorded: a suspended child still has them. In
+    /// the background (`bg`) the terminal is the shell's: nothing is touched.
     pub(super) fn give_back_terminal(&self, stall: Duration) {
-        if self.raw.is_none() {
+        if self.raw.is_none() || !self.tty_fd.is_some_and(term::is_foreground) {
             return;
         }
         let reset = self.modes.reset_sequence();

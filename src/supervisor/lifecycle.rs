@@ -12,7 +12,7 @@ use crate::cli::Mode;
 use crate::os::group;
 use crate::screen::ModeFlags;
 use crate::status;
-use crate::term;
+use crate::term::{self, RawMode};
 
 use super::exit::EXIT_STALL;
 use super::{Event, Running, Supervisor, STOP_GRACE};
@@ -52,10 +52,12 @@ impl Supervisor {
                     report,
                 )
             }
+            // The command's group gets the terminal only if we have it: not
+            // from the background (`bg`), where the shell has it.
             Mode::Pipe => child::spawn_pipe(
                 &self.cfg.command,
                 &self.cfg.workspace,
-                self.tty_fd,
+                self.tty_fd.filter(|&fd| term::is_foreground(fd)),
                 self.output.clone(),
                 self.modes.clone(),
                 report,
@@ -111,40 +113,81 @@ impl Supervisor {
     }
 
     /// The child was stopped (Ctrl-Z): give the terminal back and stop ourselves, as
-    /// a shell job would; on `fg`, take it again and continue the child.
+    /// a shell job would; once continued, [`Self::continued`] takes the terminal
+    /// again if we are in the foreground, and the child runs on either way.
     pub(super) fn suspend_with_child(&mut self, pid: Pid) {
-        let modes = self.modes.get();
         self.give_back_terminal(EXIT_STALL);
         if self.cfg.mode == Mode::Pipe {
             if let Some(fd) = self.tty_fd {
-                term::set_foreground(fd, nix::unistd::getpgrp());
+                term::take_foreground_back(fd, Some(pid));
             }
         }
+        self.terminal_given_back = true;
         let _ = nix::sys::signal::raise(Signal::SIGSTOP);
-        // Continued: with `fg`, take the terminal again; with `bg`, leave it to the
-        // shell (raw mode would break the user's prompt). Either way the child
-        // runs on.
-        let foreground = self.tty_fd.is_some_and(term::is_foreground);
-        if let Some(raw) = self.raw.as_ref().filter(|_| foreground) {
-            raw.reenter();
-            // Put back the screen modes the restore switched off, then the size
-            // push below makes a full-screen program repaint.
+        self.continued();
+        group::signal(pid, Signal::SIGCONT);
+    }
+
+    /// Continued (`fg`, `bg`, or after a stop we did not cause, such as a
+    /// SIGTTIN): in the foreground of the terminal on fd 0, take it (raw mode,
+    /// the modes the child had, its size; in pipe mode the command's group gets
+    /// it); in the background, leave it and its keys to the shell (raw mode would
+    /// break the user's prompt, a read would stop us). A job started in the
+    /// background (`otorepair cmd &`) takes the terminal the first time it is
+    /// brought to the foreground.
+    pub(super) fn continued(&mut self) {
+        if !term::is_tty(0) {
+            return;
+        }
+        let foreground = term::is_foreground(0);
+        self.router.set_background(!foreground);
+        if !foreground {
+            return;
+        }
+        match self.raw.as_ref() {
+            Some(raw) => raw.reenter(),
+            None if self.tty_fd.is_none() => self.adopt_terminal(),
+            None => {}
+        }
+        let given_back = std::mem::take(&mut self.terminal_given_back);
+        let modes = self.modes.get();
+        if given_back && self.raw.is_some() {
+            // Put back the screen modes the restore switched off; the size push
+            // below makes a full-screen program repaint.
             let set = ModeFlags::set_sequence(modes);
             if !set.is_empty() {
                 self.output.own_bytes(1, &set);
             }
         }
-        if self.cfg.mode == Mode::Pipe && foreground {
-            if let Some(fd) = self.tty_fd {
-                term::set_foreground(fd, pid);
+        if self.cfg.mode == Mode::Pipe {
+            if let Some(r) = self.child.as_ref().filter(|r| r.exit.is_none()) {
+                term::set_foreground(0, r.pid);
             }
         }
-        if modes & crate::screen::mode::ALT_SCREEN != 0 {
+        if given_back && modes & crate::screen::mode::ALT_SCREEN != 0 {
             self.nudge_repaint();
         } else {
             self.push_window_size();
         }
-        group::signal(pid, Signal::SIGCONT);
+    }
+
+    /// Started in the background, now in the foreground: the terminal on fd 0
+    /// is ours from now on, as if we had started there (the keyboard is read
+    /// already: see [`crate::input`]).
+    fn adopt_terminal(&mut self) {
+        self.tty_fd = Some(0);
+        self.user_termios = term::get_termios(0);
+        if self.cfg.mode == Mode::Pty {
+            self.enter_raw(0);
+        }
+    }
+
+    /// Raw mode on the user's terminal `fd`, for PTY mode.
+    pub(super) fn enter_raw(&mut self, fd: i32) {
+        match RawMode::enter(fd) {
+            Ok(raw) => self.raw = Some(raw),
+            Err(e) => status::debug(1, &format!("cannot switch the terminal to raw mode: {e}")),
+        }
     }
 
     /// Stops the child's whole process group: SIGTERM, a grace period, SIGKILL, and

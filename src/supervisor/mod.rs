@@ -36,7 +36,7 @@ use crate::heal::attempt::{Finished, Prepared};
 use crate::heal::events::{Event as Ev, EventLog};
 use crate::heal::Breaker;
 use crate::input::{self, InputEvent, InputRouter};
-use crate::output::Output;
+use crate::output::{Gone, Output};
 use crate::redact::Redactor;
 use crate::screen::ModeFlags;
 use crate::status;
@@ -104,6 +104,9 @@ pub struct Supervisor {
     /// otorepair is exiting because of a signal (or a double Ctrl-C): the way
     /// out does not wait long on the terminal.
     exit_signalled: bool,
+    /// The terminal was given back for a suspend (its modes reset), and is to
+    /// be taken again once otorepair is continued in the foreground.
+    terminal_given_back: bool,
     detector: Detector,
     breaker: Breaker,
     events: Option<EventLog>,
@@ -183,6 +186,7 @@ impl Supervisor {
             master: None,
             last_ctrl_c: None,
             exit_signalled: false,
+            terminal_given_back: false,
             detector,
             breaker,
             events,
@@ -217,20 +221,17 @@ impl Supervisor {
         self.start_signal_thread();
         if self.cfg.mode == Mode::Pty {
             if let Some(fd) = self.tty_fd {
-                match RawMode::enter(fd) {
-                    Ok(raw) => self.raw = Some(raw),
-                    Err(e) => {
-                        status::debug(1, &format!("cannot switch the terminal to raw mode: {e}"))
-                    }
-                }
+                self.enter_raw(fd);
             }
-            // A background job must not read the terminal (SIGTTIN would stop it).
-            if self.tty_fd.is_some() || !term::is_tty(0) {
-                let tx = self.tx.clone();
-                input::start(self.router.clone(), move |e| {
-                    let _ = tx.send(Event::Input(e));
-                });
+            // A background job must not read the terminal (SIGTTIN would stop
+            // it): it reads keys once brought to the foreground.
+            if term::is_tty(0) && self.tty_fd.is_none() {
+                self.router.set_background(true);
             }
+            let tx = self.tx.clone();
+            input::start(self.router.clone(), move |e| {
+                let _ = tx.send(Event::Input(e));
+            });
         }
         status::debug(
             1,
@@ -334,6 +335,10 @@ impl Supervisor {
             }
             Event::Input(InputEvent::Keys(keys)) => self.on_keys(&keys),
             Event::Input(InputEvent::End) => None,
+            Event::Input(InputEvent::Foreground) => {
+                self.continued();
+                None
+            }
             Event::Signal(sig) => self.on_signal(sig),
             Event::Agent(token, out) => {
                 if matches!(out, crate::agent::AgentOutput::Stdout(_)) {
@@ -355,12 +360,12 @@ impl Supervisor {
     fn on_child_event(&mut self, gen: u64, event: ChildEvent) -> Option<i32> {
         let running = self.child.as_mut().filter(|r| r.gen == gen)?;
         match event {
-            ChildEvent::Output(lines) => {
+            ChildEvent::Output(mut lines) => {
                 let now = Instant::now();
                 running.last_output = now;
                 let pid = running.pid;
                 let had_block = self.detector.deadline().is_some();
-                for line in lines {
+                for line in lines.take() {
                     if status::verbosity() >= 3 {
                         let text = self.redactor.redact(&line.text);
                         status::debug(3, &format!("line: {text}"));
@@ -371,7 +376,26 @@ impl Supervisor {
                 let opened = !had_block && self.detector.deadline().is_some();
                 self.tree.on_output(pid, now, opened);
             }
-            ChildEvent::OutputEnd => running.output_ended = true,
+            ChildEvent::OutputEnd => {
+                running.output_ended = true;
+                let gone = self.output.reader_gone(1);
+                if let Some(gone) = gone.filter(|_| running.exit.is_none()) {
+                    if self.cfg.mode == Mode::Pty {
+                        // `otorepair --pty ... | head` and head is done, or the
+                        // terminal hung up. In pipe mode the command meets the
+                        // closed pipe itself; in a PTY its writes would only fill
+                        // the PTY, forever: end it, as the broken pipe (or the
+                        // hang-up) would have.
+                        status::debug(1, "stdout's reader went away: stopping the command");
+                        self.exit_signalled = true;
+                        self.stop_child();
+                        return Some(match gone {
+                            Gone::Pipe => 128 + libc::SIGPIPE,
+                            Gone::HungUp => 128 + libc::SIGHUP,
+                        });
+                    }
+                }
+            }
             ChildEvent::Stopped => {
                 // Stopped by us (Ctrl-Z) and already continued, or by someone else:
                 // only the latter suspends otorepair here.
@@ -444,7 +468,7 @@ impl Supervisor {
         // must reach otorepair again (to abort a fix).
         if self.cfg.mode == Mode::Pipe {
             if let Some(fd) = self.tty_fd {
-                term::set_foreground(fd, nix::unistd::getpgrp());
+                term::take_foreground_back(fd, pid);
             }
         }
         self.master = None;
@@ -462,7 +486,8 @@ impl Supervisor {
         }
         // Its reader went away (`otorepair ... | head`): the broken pipe that
         // ended it is not a bug to fix.
-        let reader_gone = self.output.reader_gone(1) || self.output.reader_gone(2);
+        let reader_gone =
+            self.output.reader_gone(1).is_some() || self.output.reader_gone(2).is_some();
         let interrupted = exit::interrupted_before(self.last_ctrl_c, exited_at);
         if status.is_user_stop() || interrupted || reader_gone {
             status::debug(1, "the command was stopped by the user");

@@ -255,6 +255,11 @@ impl Term {
         termios_text(self.slave.as_ref().unwrap())
     }
 
+    /// The terminal's current settings, whole.
+    pub fn termios(&self) -> termios::Termios {
+        termios::tcgetattr(self.slave.as_ref().unwrap()).unwrap()
+    }
+
     pub fn is_raw(&self) -> bool {
         let t = termios::tcgetattr(self.slave.as_ref().unwrap()).unwrap();
         !t.local_flags.contains(termios::LocalFlags::ICANON)
@@ -458,4 +463,23 @@ pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// A pipe (read end, write end) whose ends no other test's child inherits
+/// (tests run in parallel): close-on-exec from the start where the OS can
+/// (`pipe2`), right after it is made elsewhere (macOS).
+pub fn cloexec_pipe() -> (OwnedFd, OwnedFd) {
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe")
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+        let (read, write) = nix::unistd::pipe().expect("pipe");
+        for fd in [&read, &write] {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).expect("close-on-exec");
+        }
+        (read, write)
+    }
 }
