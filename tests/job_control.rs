@@ -43,6 +43,26 @@ fn wait_raw(t: &Term) {
     }
 }
 
+/// Waits until the command has created `running`, then stops the job with
+/// Ctrl-Z and resumes it with `bg`: the shell's third prompt is shown.
+fn send_to_background_once_running(t: &mut Term, running: &std::path::Path, raw_first: bool) {
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    while !running.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if raw_first {
+        wait_raw(t);
+    }
+    t.send(b"\x1a");
+    t.expect("Stopped");
+    t.send(b"bg\r");
+    t.expect("PROMPT-3> ");
+}
+
 /// Kills, when dropped, every process whose command line names `dir` (the
 /// test's own directory): a failed test must not leave a job running in the
 /// background of a terminal that is gone.
@@ -166,18 +186,7 @@ fn a_pipe_mode_job_that_ends_in_the_background_leaves_the_terminal_to_the_shell(
         )
         .as_bytes(),
     );
-    let deadline = std::time::Instant::now() + common::DEADLINE;
-    while !running.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the command never ran"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    t.send(b"\x1a");
-    t.expect("Stopped");
-    t.send(b"bg\r");
-    t.expect("PROMPT-3> ");
+    send_to_background_once_running(&mut t, &running, false);
     std::fs::write(&go, "").unwrap();
     t.expect("FINISHED");
     common::wait_no_processes(&go.display().to_string());
@@ -206,19 +215,7 @@ fn a_job_that_ends_in_the_background_leaves_the_shell_its_terminal_settings() {
         )
         .as_bytes(),
     );
-    let deadline = std::time::Instant::now() + common::DEADLINE;
-    while !running.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the command never ran"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    wait_raw(&t);
-    t.send(b"\x1a");
-    t.expect("Stopped");
-    t.send(b"bg\r");
-    t.expect("PROMPT-3> ");
+    send_to_background_once_running(&mut t, &running, true);
     let at_prompt = t.termios_now();
     std::fs::write(&go, "").unwrap();
     common::wait_no_processes(&go.display().to_string());
@@ -258,18 +255,7 @@ fn a_pipe_mode_command_restarted_in_the_background_leaves_the_terminal_to_the_sh
         )
         .as_bytes(),
     );
-    let deadline = std::time::Instant::now() + common::DEADLINE;
-    while !dir.path().join("running").exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the command never ran"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    t.send(b"\x1a");
-    t.expect("Stopped");
-    t.send(b"bg\r");
-    t.expect("PROMPT-3> ");
+    send_to_background_once_running(&mut t, &dir.path().join("running"), false);
     std::fs::write(dir.path().join("go"), "").unwrap();
     t.expect("HEALTHY");
     t.send(b"echo STILL-$((6*7))\r");
