@@ -293,3 +293,36 @@ HTTPServer(("127.0.0.1", {server_port}), Handler).serve_forever()
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait(), 143);
 }
+
+#[test]
+fn a_tool_the_command_runs_that_is_not_installed_is_said_and_waited_for() {
+    // `npm run dev` whose `vite` is not installed yet: the shell says so and
+    // exits 127. The user installs it and presses Enter, as after any other
+    // environment error; no agent is asked to "fix" the source.
+    let (logs, log) = agent_log();
+    let bin = logs.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir bin");
+    let path = format!("{}:{}", bin.display(), common::path_with_fakes());
+    let mut t = Term::spawn(
+        &["sh -c 'echo starting; devtool-otr-test --port 3000'"],
+        Opts {
+            cwd: Some(logs.path()),
+            env: vec![
+                ("FAKE_AGENT_LOG", log.display().to_string()),
+                ("PATH", path),
+            ],
+            ..Opts::default()
+        },
+    );
+    t.expect("Not a code error: 'devtool-otr-test' was not found");
+    t.expect("waiting for a file change");
+    // Installed meanwhile: Enter starts the command again, and it runs.
+    let tool = bin.join("devtool-otr-test");
+    std::fs::write(&tool, "#!/bin/sh\necho TOOL-RUNS-$((6*7))\n").expect("write tool");
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    t.send(b"\r");
+    t.expect("TOOL-RUNS-42");
+    assert_eq!(t.wait(), 0);
+    assert_no_agent(&log, &t.text());
+}

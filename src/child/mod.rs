@@ -88,6 +88,12 @@ impl ExitStatus {
         }
     }
 
+    /// The shell's codes for a program it could not run: 127 not found, 126 not
+    /// executable.
+    pub fn shell_could_not_run(&self) -> bool {
+        matches!(self.code, Some(126 | 127)) && self.signal.is_none()
+    }
+
     /// Ended by Ctrl-C, SIGTERM or SIGHUP (or the codes a shell gives them): a stop
     /// by the user, not a crash.
     pub fn is_user_stop(&self) -> bool {

@@ -40,6 +40,10 @@ impl Supervisor {
         exit: ExitStatus,
     ) -> Option<Option<i32>> {
         let found = classify_crash(block.map(|b| b.lines.as_slice()), context)?;
+        if exit.shell_could_not_run() && self.is_the_command_itself(&found) {
+            // A mistyped command (`flsk run`): the shell said it; exit as it would.
+            return Some(Some(exit.shell_code()));
+        }
         let (message, fingerprint) = self.resolve(found.clone());
         status::error(&format!("Not a code error: {message}"));
         self.emit_environment(&found, &message, fingerprint);
@@ -71,6 +75,18 @@ impl Supervisor {
             self.emit_environment(&found, &message, fingerprint);
         }
         true
+    }
+
+    /// Whether the missing program is the one the command line starts with (not
+    /// one it runs, like `vite` under `npm run dev`, which the user can install
+    /// while otorepair waits).
+    fn is_the_command_itself(&self, found: &EnvironmentError) -> bool {
+        let (Some(missing), Some(first)) = (&found.program, first_program(&self.cfg.command))
+        else {
+            return false;
+        };
+        let name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+        name(missing) == name(&first)
     }
 
     /// The line to show and the error's fingerprint, after filling in what the
@@ -110,6 +126,19 @@ impl Supervisor {
             kind: found.kind.name().to_string(),
             message,
         });
+    }
+}
+
+/// The program a command line starts with: past `VAR=value` assignments and
+/// `exec` of a shell line, or the first word of an argv.
+fn first_program(command: &CommandSpec) -> Option<String> {
+    match command {
+        CommandSpec::Shell(line) => line
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+            .find(|w| !w.contains('=') && *w != "exec")
+            .map(str::to_string),
+        CommandSpec::Argv(argv) => argv.first().cloned(),
     }
 }
 
@@ -159,6 +188,22 @@ mod tests {
 
     fn argv(words: &[&str]) -> CommandSpec {
         CommandSpec::Argv(words.iter().map(|w| w.to_string()).collect())
+    }
+
+    #[test]
+    fn the_program_a_command_starts_with() {
+        let shell = |l: &str| first_program(&CommandSpec::Shell(l.into()));
+        assert_eq!(shell("flsk run --debug").as_deref(), Some("flsk"));
+        assert_eq!(
+            shell("PORT=3000 exec ./serve.sh").as_deref(),
+            Some("./serve.sh")
+        );
+        assert_eq!(shell("  'vite' --port 1").as_deref(), Some("vite"));
+        assert_eq!(shell("").as_deref(), None);
+        assert_eq!(
+            first_program(&argv(&["npm", "run", "dev"])).as_deref(),
+            Some("npm")
+        );
     }
 
     #[test]

@@ -212,6 +212,11 @@ impl Supervisor {
         if let Some(done) = self.on_environment_crash(block.as_ref(), &context_lines, exit) {
             return done;
         }
+        if exit.shell_could_not_run() {
+            // Not found / not executable, in a way the list above does not know:
+            // nothing in the source for an agent to fix; the shell's message says why.
+            return Some(exit.shell_code());
+        }
         let context: Vec<String> = context_lines.iter().map(|l| l.text.clone()).collect();
         let how = match (exit.code, exit.signal) {
             (Some(c), _) => format!("exited with code {c}"),

@@ -493,11 +493,6 @@ impl Supervisor {
             status::debug(1, "the command was stopped by the user");
             return Some(status.shell_code());
         }
-        if matches!(status.code, Some(126 | 127)) && status.signal.is_none() {
-            // The shell could not run it (not found / not executable): nothing in
-            // the source for an agent to fix; the shell's message says why.
-            return Some(status.shell_code());
-        }
         match std::mem::replace(&mut self.phase, Phase::Running) {
             // A live fix is running: the restart follows when it ends.
             phase @ (Phase::Fixing(_) | Phase::Confirming(_)) => {
