@@ -5,7 +5,8 @@
 //! innermost frame's file basename and function. Line numbers stay out, so a fix
 //! that moves code does not make the same bug look new. The hash is FNV-1a 64,
 //! implemented here, because std's `DefaultHasher` may change between Rust versions
-//! and fingerprints are stored in `.otorepair/history.json`.
+//! and fingerprints are stored in the history file (`history.json` in the state
+//! directory).
 
 use regex::Regex;
 use std::sync::OnceLock;
