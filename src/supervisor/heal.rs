@@ -181,6 +181,19 @@ impl Supervisor {
             }
             return;
         }
+        if let Some(left) = self
+            .triage_retry
+            .waiting(&block.fingerprint, std::time::Instant::now())
+        {
+            status::debug(
+                1,
+                &format!(
+                    "triage failed for this error; asking again in {}s: {summary}",
+                    left.as_secs()
+                ),
+            );
+            return;
+        }
         self.start_triage(block);
     }
 

@@ -116,6 +116,8 @@ pub struct Supervisor {
     paused: HashSet<String>,
     /// Triage verdicts per fingerprint, for the session.
     triage_cache: HashMap<String, bool>,
+    /// Errors whose triage failed, held back from triage for a while.
+    triage_retry: triage::TriageRetry,
     /// Identifies agent runs, so output of an abandoned run is ignored.
     token: u64,
     /// Events that arrived while the loop was busy stopping the child, handled next.
@@ -194,6 +196,7 @@ impl Supervisor {
             phase: Phase::Running,
             paused: HashSet::new(),
             triage_cache: HashMap::new(),
+            triage_retry: triage::TriageRetry::default(),
             token: 0,
             deferred: std::collections::VecDeque::new(),
             watch: None,

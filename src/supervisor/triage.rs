@@ -1,6 +1,7 @@
 //! The live path's first step: asking the cheap model whether a settled block is
 //! a real error, without holding up the event loop.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::agent::{parse_verdict, spawn_collecting, triage_prompt, Role};
@@ -12,12 +13,70 @@ use crate::status;
 use super::heal::{labelled, millis, Phase};
 use super::{Event, Supervisor};
 
+/// How long an error whose triage failed waits before it is triaged again,
+/// doubling with each failure up to [`RETRY_MAX`]. A failing triage agent is
+/// broken (not logged in, no network, out of quota) far more often than
+/// unlucky, and a server hit a few times a second logs the same error for every
+/// request: asking each time would start a model call and print a warning for
+/// every request.
+const RETRY_FIRST: Duration = Duration::from_secs(30);
+const RETRY_MAX: Duration = Duration::from_secs(600);
+/// Errors remembered at most (a command printing ever new errors must not grow
+/// this without bound).
+const RETRY_REMEMBERED: usize = 256;
+
+/// When each error whose triage failed may be triaged again.
+#[derive(Default)]
+pub(super) struct TriageRetry {
+    /// Per fingerprint: not before this instant, and the failures so far.
+    failed: HashMap<String, (Instant, u32)>,
+}
+
+impl TriageRetry {
+    /// Notes a failure of `fingerprint`'s triage at `now`; returns how long it
+    /// now waits.
+    fn failed(&mut self, fingerprint: &str, now: Instant) -> Duration {
+        let failures = self.failed.get(fingerprint).map_or(0, |&(_, n)| n) + 1;
+        let wait = RETRY_FIRST
+            .saturating_mul(1 << (failures - 1).min(16))
+            .min(RETRY_MAX);
+        if self.failed.len() >= RETRY_REMEMBERED && !self.failed.contains_key(fingerprint) {
+            self.failed.retain(|_, &mut (until, _)| until > now);
+            if self.failed.len() >= RETRY_REMEMBERED {
+                let soonest = self
+                    .failed
+                    .iter()
+                    .min_by_key(|(_, &(until, _))| until)
+                    .map(|(fp, _)| fp.clone());
+                if let Some(fp) = soonest {
+                    self.failed.remove(&fp);
+                }
+            }
+        }
+        self.failed
+            .insert(fingerprint.to_string(), (now + wait, failures));
+        wait
+    }
+
+    /// How long `fingerprint` still waits at `now`, or `None` when it may be
+    /// triaged.
+    pub(super) fn waiting(&self, fingerprint: &str, now: Instant) -> Option<Duration> {
+        let &(until, _) = self.failed.get(fingerprint)?;
+        (until > now).then(|| until - now)
+    }
+
+    /// A verdict came: the next failure starts from [`RETRY_FIRST`] again.
+    fn answered(&mut self, fingerprint: &str) {
+        self.failed.remove(fingerprint);
+    }
+}
+
 impl Supervisor {
     pub(super) fn start_triage(&mut self, block: ErrorBlock) {
         let cmd = match self.cfg.heal.backend.command(Role::Triage) {
             Ok(c) => c,
             Err(e) => {
-                status::error(&format!("Triage failed: {e}"));
+                self.triage_failed(&block.fingerprint, &e.to_string(), 0);
                 return;
             }
         };
@@ -34,12 +93,8 @@ impl Supervisor {
         let (process, collector) = match spawn_collecting(&cmd, prompt) {
             Ok(p) => p,
             Err(e) => {
-                status::warn(&format!("Triage failed: cannot run {}: {e}", cmd.argv[0]));
-                self.emit(Ev::Triage {
-                    fingerprint: block.fingerprint.clone(),
-                    verdict: Verdict::Failed,
-                    duration_ms: 0,
-                });
+                let why = format!("cannot run {}: {e}", cmd.argv[0]);
+                self.triage_failed(&block.fingerprint, &why, 0);
                 return;
             }
         };
@@ -60,7 +115,7 @@ impl Supervisor {
             }
             Err(e) => {
                 process.stop();
-                status::error(&format!("Triage failed: {e}"));
+                self.triage_failed(&block.fingerprint, &e.to_string(), 0);
             }
         }
     }
@@ -111,6 +166,7 @@ impl Supervisor {
             Ok(is_error) => {
                 let said = if is_error { "error" } else { "not an error" };
                 status::debug(2, &format!("triage verdict: {said}: {summary}"));
+                self.triage_retry.answered(&fp);
                 self.triage_cache.insert(fp.clone(), is_error);
                 self.emit(Ev::Triage {
                     fingerprint: fp,
@@ -127,14 +183,58 @@ impl Supervisor {
                     status::debug(1, &format!("triage: not an error: {summary}"));
                 }
             }
-            Err(why) => {
-                status::warn(&format!("Triage failed: {why}"));
-                self.emit(Ev::Triage {
-                    fingerprint: fp,
-                    verdict: Verdict::Failed,
-                    duration_ms,
-                });
-            }
+            Err(why) => self.triage_failed(&fp, &why, duration_ms),
         }
+    }
+
+    /// Says why the triage of `fingerprint` failed, and holds that error back
+    /// from triage for a while.
+    fn triage_failed(&mut self, fingerprint: &str, why: &str, duration_ms: u64) {
+        let wait = self.triage_retry.failed(fingerprint, Instant::now());
+        status::warn(&format!(
+            "Triage failed: {why} (this error is not triaged again for {}s)",
+            wait.as_secs()
+        ));
+        self.emit(Ev::Triage {
+            fingerprint: fingerprint.to_string(),
+            verdict: Verdict::Failed,
+            duration_ms,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_triage_waits_longer_each_time_until_a_verdict() {
+        let mut retry = TriageRetry::default();
+        let t0 = Instant::now();
+        assert_eq!(retry.waiting("a", t0), None);
+        assert_eq!(retry.failed("a", t0), RETRY_FIRST);
+        assert_eq!(retry.waiting("a", t0), Some(RETRY_FIRST));
+        assert_eq!(retry.waiting("b", t0), None, "other errors are asked");
+        let later = t0 + RETRY_FIRST;
+        assert_eq!(retry.waiting("a", later), None);
+        assert_eq!(retry.failed("a", later), RETRY_FIRST * 2);
+        for _ in 0..40 {
+            retry.failed("a", later);
+        }
+        assert_eq!(retry.failed("a", later), RETRY_MAX);
+        retry.answered("a");
+        assert_eq!(retry.failed("a", later), RETRY_FIRST);
+    }
+
+    #[test]
+    fn ever_new_errors_are_remembered_within_a_bound() {
+        let mut retry = TriageRetry::default();
+        let t0 = Instant::now();
+        for i in 0..RETRY_REMEMBERED * 4 {
+            retry.failed(&format!("fp{i}"), t0 + Duration::from_millis(i as u64));
+        }
+        assert_eq!(retry.failed.len(), RETRY_REMEMBERED);
+        let newest = format!("fp{}", RETRY_REMEMBERED * 4 - 1);
+        assert!(retry.waiting(&newest, t0).is_some());
     }
 }
