@@ -125,9 +125,17 @@ fn python(lines: &[&str]) -> Analysis {
     let exc_re = re!(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$");
     let mut a = Analysis::default();
     let mut frames: Vec<Frame> = Vec::new();
+    // The exception line of the current traceback was seen: the lines after it
+    // are its message going on (pydantic's field names), not another exception.
+    let mut raised = false;
     for l in lines {
         if l.starts_with("Traceback (") {
             frames.clear(); // a chained traceback: the last one is the one raised
+            raised = false;
+        } else if l.starts_with("During handling of the above exception")
+            || l.starts_with("The above exception was the direct cause")
+        {
+            raised = false;
         } else if let Some(c) = frame_re.captures(l) {
             let path = c.get(1).map_or("", |m| m.as_str());
             let line = num(c.get(2));
@@ -136,10 +144,11 @@ fn python(lines: &[&str]) -> Analysis {
                 path: path.to_string(),
                 func: c.get(3).map(|m| m.as_str().trim().to_string()),
             });
-        } else if !l.starts_with([' ', '\t']) {
+        } else if !raised && !l.starts_with([' ', '\t']) {
             if let Some(c) = exc_re.captures(l) {
                 a.kind = c[1].to_string();
                 a.message = c.get(2).map_or("", |m| m.as_str()).trim().to_string();
+                raised = !frames.is_empty();
             }
         }
     }

@@ -20,6 +20,13 @@ static_regex!(
     r"^(?:During handling of the above exception|The above exception was the direct cause)"
 );
 static_regex!(re_py_exc_line, r"^[A-Za-z_][\w.]*(?::.*)?$");
+// An exception's message going on after its line: indented details, a field
+// path alone on its line (pydantic's `age`, `items.0.price`), SQLAlchemy's
+// statement, parameters and link.
+static_regex!(
+    re_py_message_more,
+    r"^(?:\s+\S|[A-Za-z_][\w]*(?:\.\w+)*$|\[(?:SQL|parameters): |\(Background on this error at: )"
+);
 static_regex!(re_node_footer, r"^Node\.js v\d+");
 static_regex!(re_node_misc, r"^(?:\}|\]|Require stack:|- \S|\[nodemon\])");
 static_regex!(
@@ -103,11 +110,20 @@ pub(crate) fn continues(eco: Eco, st: ContState, text: &str) -> Cont {
         Eco::Python => {
             if re_py_chain().is_match(text) {
                 Cont::Belongs(Some(false))
-            } else if st.complete || text.starts_with(" * ") {
-                // A traceback is complete at its final exception line: only a chained
-                // one goes on. What follows is the server talking (Werkzeug's
-                // ` * Restarting with stat`, an indented banner), or the next error.
+            } else if text.starts_with(" * ") {
+                // Werkzeug's ` * Restarting with stat`, ` * Debugger is active!`:
+                // the server talking, never part of an error.
                 Cont::Foreign
+            } else if st.complete {
+                // A traceback is complete at its final exception line: only a
+                // chained one goes on, and the exception's own message where it
+                // takes more lines, right after it. What follows is the server
+                // talking (an access-log line), or the next error.
+                if !st.interrupted && re_py_message_more().is_match(text) {
+                    Cont::Belongs(Some(true))
+                } else {
+                    Cont::Foreign
+                }
             } else if text.starts_with("Traceback (") {
                 // After its lead-in or a chain header; after other output, a new error.
                 if st.interrupted {

@@ -365,3 +365,40 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn an_exception_message_that_goes_on_after_its_line_stays_in_the_block() {
+    // Real Flask logs (fixtures/errors/gen/messages.sh): pydantic names the
+    // field and why on the lines after the exception line, SQLAlchemy the SQL;
+    // the access-log line after them is the server talking again.
+    for (sample, summary, details) in [
+        (
+            include_str!("../../fixtures/errors/python/flask_pydantic.txt"),
+            "pydantic_core._pydantic_core.ValidationError: 1 validation error for User",
+            &[
+                "age",
+                "  Input should be a valid integer, unable to parse string as an integer [type=int_parsing, input_value='abc', input_type=str]",
+                "    For further information visit https://errors.pydantic.dev/2.14/v/int_parsing",
+            ][..],
+        ),
+        (
+            include_str!("../../fixtures/errors/python/flask_sqlalchemy.txt"),
+            "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) no such table: orders",
+            &[
+                "[SQL: SELECT id, total FROM orders WHERE user_id = ?]",
+                "[parameters: (7,)]",
+                "(Background on this error at: https://sqlalche.me/e/21/e3q8)",
+            ][..],
+        ),
+    ] {
+        let mut d = det();
+        let t = Instant::now();
+        let lines: Vec<&str> = sample.lines().collect();
+        feed(&mut d, &lines, t);
+        let b = d.poll(t + Duration::from_secs(3)).expect("a block");
+        assert!(b.summary.starts_with(summary), "{}", b.summary);
+        let text: Vec<&str> = b.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(&text[text.len() - details.len()..], details, "{text:#?}");
+        assert!(d.poll(t + Duration::from_secs(10)).is_none());
+    }
+}
