@@ -68,7 +68,10 @@ impl Snapshot {
     /// covers.
     pub fn changed(&self, named: &[Resolved], everything: bool) -> Vec<Changed> {
         let mut out: BTreeMap<String, Changed> = BTreeMap::new();
-        // The snapshot's files the walk finds now.
+        // The snapshot's files the walk finds now: all of them (the usual
+        // case, told by their count: no set of a big tree's paths to build
+        // and search), or those in `found`.
+        let mut found_all = false;
         let mut found: HashSet<&str> = HashSet::new();
         if everything {
             let seen = walk::visit_files(
@@ -86,26 +89,38 @@ impl Snapshot {
                     }
                 },
             );
+            let mut found_in = Vec::new();
             for s in seen {
                 out.extend(s.changed);
-                found.extend(s.found);
+                found_in.push(s.found);
             }
-            let gone: Vec<&str> = self
-                .kept
-                .keys()
-                .chain(self.not_kept.keys())
-                .map(|r| &**r)
-                .filter(|r| !found.contains(*r))
-                .collect();
-            for rel in gone {
-                if let Some(c) = self.compare(rel, true) {
-                    out.insert(rel.to_string(), c);
+            // Each path is walked once, and the two maps do not share one.
+            let count: usize = found_in.iter().map(Vec::len).sum();
+            found_all = count == self.kept.len() + self.not_kept.len();
+            if !found_all {
+                found = found_in.into_iter().flatten().collect();
+                let gone: Vec<&str> = self
+                    .kept
+                    .keys()
+                    .chain(self.not_kept.keys())
+                    .map(|r| &**r)
+                    .filter(|r| !found.contains(*r))
+                    .collect();
+                for rel in gone {
+                    if let Some(c) = self.compare(rel, true) {
+                        out.insert(rel.to_string(), c);
+                    }
                 }
             }
         }
         for name in named {
             let shown = name.shown();
-            if out.contains_key(&shown) || found.contains(shown.as_str()) {
+            let walked = if found_all {
+                self.known(&shown).is_some()
+            } else {
+                found.contains(shown.as_str())
+            };
+            if walked || out.contains_key(&shown) {
                 continue;
             }
             let change = match name {
@@ -338,6 +353,37 @@ mod tests {
         want.push(("pkg30/new.py".into(), 1, 0, None));
         want.sort();
         assert_eq!(summary(&snap.changed(&[], true)), want);
+    }
+
+    #[test]
+    fn named_files_count_once_beside_the_whole_walk_with_or_without_deletions() {
+        let ws = tempfile::TempDir::new().unwrap();
+        let d = ws.path();
+        for f in ["app.py", "same.py", "gone.py", "node_modules/dep.js"] {
+            write(d, f, b"x\n");
+        }
+        let snap = take(d, &[], d);
+        write(d, "app.py", b"y\n");
+        write(d, "node_modules/dep.js", b"y\n");
+        let named = [
+            Resolved::Inside("app.py".into()),
+            Resolved::Inside("same.py".into()),
+            Resolved::Inside("node_modules/dep.js".into()),
+        ];
+        let dep = (
+            "node_modules/dep.js".to_string(),
+            0,
+            0,
+            Some("in node_modules/".to_string()),
+        );
+        let app = ("app.py".to_string(), 1, 1, None);
+        // The walk finds every file of the snapshot...
+        let got = summary(&snap.changed(&named, true));
+        assert_eq!(got, [app.clone(), dep.clone()]);
+        // ... or not.
+        fs::remove_file(d.join("gone.py")).unwrap();
+        let got = summary(&snap.changed(&named, true));
+        assert_eq!(got, [app, ("gone.py".into(), 0, 1, None), dep]);
     }
 
     #[test]
