@@ -34,8 +34,8 @@
 //! write, and a watch per directory).
 //!
 //! After the fix, [`Snapshot::changed`] compares either only the files the
-//! agent's tools named (exact and cheap), or the whole walk again when the
-//! agent ran a shell or does not say what it edits. A file the agent named that
+//! agent's tools named (exact and cheap), or the whole walk again, on every
+//! core, when the agent ran a shell or does not say what it edits. A file the agent named that
 //! the snapshot could not cover (git-ignored, too large, binary, over the
 //! budget, outside the workspace) still counts as changed when it was modified
 //! after the start, marked with why it is not undoable.
