@@ -15,7 +15,8 @@
 # that file is compared), "shell" does not (a custom command: every file the
 # snapshot covers is compared again); both edit at once. "think" is "named"
 # waiting 2 s first, as a real agent does before its first edit (the
-# background copy ends meanwhile).
+# background copy ends meanwhile); "shell-think" is "shell" waiting 2 s too
+# (so the whole-tree comparison meets a complete snapshot).
 # Also checks that no fix changed anything in the user's .git (otorepair's own
 # .git/otorepair/ aside).
 #   benches/snapshot.sh [RUNS]          (default 5); builds --release first
@@ -80,7 +81,9 @@ printf '{"type":"result","is_error":false,"duration_ms":1,"result":"done"}\n'
 date +%s.%N > $stamps/fix_ended
 SH
 chmod +x "$agents/claude"
-shell_agent="date +%s.%N > $stamps/fix_started; cat >/dev/null; sed -i s/broken/fixed/ app.txt; date +%s.%N > $stamps/fix_ended"
+shell_agent() { # think? (then it waits 2 s before its edit)
+  echo "date +%s.%N > $stamps/fix_started; cat >/dev/null; ${1:+sleep 2;} sed -i s/broken/fixed/ app.txt; date +%s.%N > $stamps/fix_ended"
+}
 timed=()
 [ -x /usr/bin/time ] && timed=(/usr/bin/time -o "$stamps/rss" -f %M)
 
@@ -104,8 +107,9 @@ one_fix() { # bin ws mode
     named|think)
       (cd "$2" && THINK=$([ "$3" = think ] && echo 2) PATH=$agents:$PATH \
         "${timed[@]}" "$1" -v --pty -- sh crash.sh >/dev/null 2>"$log" </dev/null) ;;
-    shell)
-      (cd "$2" && "${timed[@]}" "$1" -v --pty --agent-cmd "$shell_agent" -- sh crash.sh >/dev/null 2>"$log" </dev/null) ;;
+    shell|shell-think)
+      (cd "$2" && "${timed[@]}" "$1" -v --pty --agent-cmd "$(shell_agent "${3#shell}")" \
+        -- sh crash.sh >/dev/null 2>"$log" </dev/null) ;;
   esac
   crash+=("$(ms "$(cat "$stamps/fix_started")" "$(cat "$stamps/crashed_at")")")
   after+=("$(ms "$(cat "$stamps/restarted_at")" "$(cat "$stamps/fix_ended")")")
@@ -116,11 +120,11 @@ one_fix() { # bin ws mode
 }
 
 row() { # label
-  printf '%-5s %-5s %s crash -> agent spawned: %s   goal <= 50 ms\n' "$name" "$mode" "$1" "$(stats "${crash[@]}")"
-  printf '%-5s %-5s %s agent exit -> restart:  %s   goal <= 100 ms\n' "$name" "$mode" "$1" "$(stats "${after[@]}")"
-  [ ${#early[@]} -eq 0 ] || printf '%-5s %-5s %s snapshot before agent:  %s\n' "$name" "$mode" "$1" "$(stats "${early[@]}")"
-  [ ${#copy[@]} -eq 0 ] || printf '%-5s %-5s %s background copy done:  %s (runs where it ended first)\n' "$name" "$mode" "$1" "$(stats "${copy[@]}")"
-  [ ${#rss[@]} -eq 0 ] || printf '%-5s %-5s %s peak RSS:               %s KiB\n' "$name" "$mode" "$1" \
+  printf '%-5s %-11s %s crash -> agent spawned: %s   goal <= 50 ms\n' "$name" "$mode" "$1" "$(stats "${crash[@]}")"
+  printf '%-5s %-11s %s agent exit -> restart:  %s   goal <= 100 ms\n' "$name" "$mode" "$1" "$(stats "${after[@]}")"
+  [ ${#early[@]} -eq 0 ] || printf '%-5s %-11s %s snapshot before agent:  %s\n' "$name" "$mode" "$1" "$(stats "${early[@]}")"
+  [ ${#copy[@]} -eq 0 ] || printf '%-5s %-11s %s background copy done:  %s (runs where it ended first)\n' "$name" "$mode" "$1" "$(stats "${copy[@]}")"
+  [ ${#rss[@]} -eq 0 ] || printf '%-5s %-11s %s peak RSS:               %s KiB\n' "$name" "$mode" "$1" \
     "$(printf '%s\n' "${rss[@]}" | sort -g | awk '{a[NR]=$1} END {printf "median %d, max %d", a[int((NR+1)/2)], a[NR]}')"
 }
 
@@ -129,7 +133,7 @@ for name in empty big src; do
   ws=$work/$name
   du_before=$(du -sk "$ws/.git" | cut -f1)
   digest=$(git_digest "$ws")
-  for mode in named shell think; do
+  for mode in named shell think shell-think; do
     crash=(); after=(); early=(); copy=(); rss=()
     one_fix "$bin" "$ws" "$mode" # warm the page cache and the state directory
     crash=(); after=(); early=(); copy=(); rss=()
@@ -141,7 +145,7 @@ for name in empty big src; do
   if [ -n "${REF:-}" ]; then
     ref_ws=$work/ref-$name
     rm -rf "$ref_ws"; cp -a "$ws" "$ref_ws"; rm -rf "$ref_ws/.git/otorepair"
-    for mode in named shell think; do
+    for mode in named shell think shell-think; do
       crash=(); after=(); early=(); copy=(); rss=()
       for _ in $(seq "${REF_RUNS:-1}"); do one_fix "$REF" "$ref_ws" "$mode"; done
       row REF

@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, Metadata};
 
+use nix::sys::stat::{FileStat, SFlag};
+
 use super::super::confined::{self, Found};
 use super::super::diff::{count_changes, is_binary, lines, FileChange};
 use super::super::paths::Resolved;
@@ -30,47 +32,99 @@ fn not_undoable(path: &str, why: &Uncovered) -> Changed {
     }
 }
 
+/// What is at a path now: whether it is a regular file, and its stamp.
+type Now = (bool, Stamp);
+
+fn now_of(meta: &Metadata) -> Now {
+    (meta.file_type().is_file(), Stamp::of(meta))
+}
+
+fn now_of_stat(st: &FileStat) -> Now {
+    let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+    (kind == SFlag::S_IFREG, Stamp::of_stat(st))
+}
+
+/// What the snapshot has of a path.
+#[derive(Clone, Copy)]
+enum Known<'s> {
+    /// Its content, and its stamp when copied.
+    Kept(&'s [u8], &'s Stamp),
+    /// Only its stamp, and why.
+    NotKept(&'s Stamp, &'s Uncovered),
+}
+
+/// One walk thread's findings.
+#[derive(Default)]
+struct Seen<'s> {
+    changed: Vec<(String, Changed)>,
+    /// The snapshot's paths the walk found (borrowed: a big tree's worth of
+    /// paths is not copied again).
+    found: Vec<&'s str>,
+}
+
 impl Snapshot {
     /// What changed since the snapshot, sorted by path: the files in `named`
     /// (the agent's tools named them) and, with `everything`, any file the walk
     /// covers.
     pub fn changed(&self, named: &[Resolved], everything: bool) -> Vec<Changed> {
         let mut out: BTreeMap<String, Changed> = BTreeMap::new();
-        // The snapshot's files the walk finds now (borrowed: a big tree's
-        // worth of paths is not copied again).
+        // The snapshot's files the walk finds now: all of them (the usual
+        // case, told by their count: no set of a big tree's paths to build
+        // and search), or those in `found`.
+        let mut found_all = false;
         let mut found: HashSet<&str> = HashSet::new();
         if everything {
-            for (rel, meta) in walk::files(&self.workspace).take(MAX_FILES) {
-                if let Some(c) = self.compare(&rel, true, Some(&meta)) {
-                    out.insert(rel.clone(), c);
-                }
-                let known = self.kept.get_key_value(rel.as_str()).map(|(k, _)| k);
-                let known =
-                    known.or_else(|| self.not_kept.get_key_value(rel.as_str()).map(|(k, _)| k));
-                if let Some(k) = known {
-                    found.insert(k);
-                }
+            let seen = walk::visit_files(
+                &self.workspace,
+                MAX_FILES,
+                Seen::default,
+                |seen, rel, st| {
+                    let known = self.known(rel);
+                    let now = Some(now_of_stat(st));
+                    if let Some(c) = self.compare_known(rel, known.map(|k| k.1), true, now) {
+                        seen.changed.push((rel.to_string(), c));
+                    }
+                    if let Some((k, _)) = known {
+                        seen.found.push(k);
+                    }
+                },
+            );
+            let mut found_in = Vec::new();
+            for s in seen {
+                out.extend(s.changed);
+                found_in.push(s.found);
             }
-            let gone: Vec<&str> = self
-                .kept
-                .keys()
-                .chain(self.not_kept.keys())
-                .map(|r| &**r)
-                .filter(|r| !found.contains(*r))
-                .collect();
-            for rel in gone {
-                if let Some(c) = self.compare(rel, true, None) {
-                    out.insert(rel.to_string(), c);
+            // Each path is walked once, and the two maps do not share one.
+            let count: usize = found_in.iter().map(Vec::len).sum();
+            found_all = count == self.kept.len() + self.not_kept.len();
+            if !found_all {
+                found = found_in.into_iter().flatten().collect();
+                let gone: Vec<&str> = self
+                    .kept
+                    .keys()
+                    .chain(self.not_kept.keys())
+                    .map(|r| &**r)
+                    .filter(|r| !found.contains(*r))
+                    .collect();
+                for rel in gone {
+                    if let Some(c) = self.compare(rel, true) {
+                        out.insert(rel.to_string(), c);
+                    }
                 }
             }
         }
         for name in named {
             let shown = name.shown();
-            if out.contains_key(&shown) || found.contains(shown.as_str()) {
+            let walked = if found_all {
+                self.known(&shown).is_some()
+            } else {
+                found.contains(shown.as_str())
+            };
+            if walked || out.contains_key(&shown) {
                 continue;
             }
             let change = match name {
-                Resolved::Inside(rel) => self.compare(rel, false, None),
+                Resolved::Inside(rel) => self.compare(rel, false),
                 Resolved::Outside(path) => {
                     let now = fs::symlink_metadata(path).ok();
                     let after = now.is_some_and(|m| self.after_start(&Stamp::of(&m)));
@@ -89,25 +143,43 @@ impl Snapshot {
         self.epoch.maybe_after(stamp.dev, stamp.ctime)
     }
 
-    /// How `rel` differs from the snapshot, if it does. `walked`: the walk
-    /// found it now (or it was walked before), so it is not ignored. `fresh`:
-    /// its metadata, as the walk just read it (else it is read here).
-    fn compare(&self, rel: &str, walked: bool, fresh: Option<&Metadata>) -> Option<Changed> {
-        let now = match fresh {
-            Some(m) => Some(m.clone()),
-            None => fs::symlink_metadata(self.workspace.join(rel)).ok(),
-        };
-        let now = now.map(|m| (m.file_type().is_file(), Stamp::of(&m)));
-        if let Some((old, stamp)) = self.kept.get(rel) {
+    /// What the snapshot has of `rel`, with its own copy of the path.
+    fn known(&self, rel: &str) -> Option<(&str, Known<'_>)> {
+        if let Some((k, (old, stamp))) = self.kept.get_key_value(rel) {
+            return Some((k, Known::Kept(old, stamp)));
+        }
+        let (k, (stamp, why)) = self.not_kept.get_key_value(rel)?;
+        Some((k, Known::NotKept(stamp, why)))
+    }
+
+    /// How `rel` differs from the snapshot, if it does, as it is now on disk.
+    /// `walked`: the walk found it now (or it was walked before), so it is
+    /// not ignored.
+    fn compare(&self, rel: &str, walked: bool) -> Option<Changed> {
+        let now = fs::symlink_metadata(self.workspace.join(rel)).ok();
+        let known = self.known(rel).map(|k| k.1);
+        self.compare_known(rel, known, walked, now.as_ref().map(now_of))
+    }
+
+    /// [`Self::compare`], given what the snapshot has of `rel` and what is
+    /// there now (`None`: nothing).
+    fn compare_known(
+        &self,
+        rel: &str,
+        known: Option<Known<'_>>,
+        walked: bool,
+        now: Option<Now>,
+    ) -> Option<Changed> {
+        if let Some(Known::Kept(old, stamp)) = known {
             // A stamp from after the start (an error's file read then) does
             // not prove the content the same: read it.
             let racy = self.after_start(stamp);
-            let same_stamp = now.as_ref() == Some(&(true, stamp.clone()));
+            let same_stamp = matches!(&now, Some((true, s)) if s == stamp);
             if same_stamp && !racy {
                 return None;
             }
             return match confined::read(&self.workspace, rel, MAX_COMPARE) {
-                Ok(Found::File(now)) if *now == **old => None,
+                Ok(Found::File(now)) if *now == *old => None,
                 Ok(Found::File(now)) => {
                     let (added, removed) = if is_binary(&now) {
                         (0, saturate(lines(old).len()))
@@ -135,7 +207,7 @@ impl Snapshot {
                 Err(_) => Some(not_undoable(rel, &Uncovered::Unreachable("unreadable"))),
             };
         }
-        if let Some((stamp, why)) = self.not_kept.get(rel) {
+        if let Some(Known::NotKept(stamp, why)) = known {
             // Already changed when the background copy reached it: the
             // change is the fix's (or made during it), whatever follows.
             if *why == Uncovered::Raced {
@@ -249,6 +321,69 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn the_whole_walk_finds_every_change_in_a_wide_tree() {
+        let ws = tempfile::TempDir::new().unwrap();
+        let d = ws.path();
+        for i in 0..30 {
+            for f in 0..5 {
+                write(d, &format!("pkg{i:02}/m{f}.py"), b"x\n");
+            }
+        }
+        let snap = take(d, &[], d);
+        assert_eq!((snap.counts().0, snap.reach()), (150, Reach::Complete));
+        let mut want = Vec::new();
+        for i in (0..30).step_by(7) {
+            let rel = format!("pkg{i:02}/m1.py");
+            write(d, &rel, b"y\n");
+            want.push((rel, 1, 1, None));
+        }
+        for i in (3..30).step_by(9) {
+            let rel = format!("pkg{i:02}/m2.py");
+            fs::remove_file(d.join(&rel)).unwrap();
+            want.push((rel, 0, 1, None));
+        }
+        fs::remove_dir_all(d.join("pkg29")).unwrap();
+        for f in 0..5 {
+            want.push((format!("pkg29/m{f}.py"), 0, 1, None));
+        }
+        write(d, "pkg30/new.py", b"n\n");
+        want.push(("pkg30/new.py".into(), 1, 0, None));
+        want.sort();
+        assert_eq!(summary(&snap.changed(&[], true)), want);
+    }
+
+    #[test]
+    fn named_files_count_once_beside_the_whole_walk_with_or_without_deletions() {
+        let ws = tempfile::TempDir::new().unwrap();
+        let d = ws.path();
+        for f in ["app.py", "same.py", "gone.py", "node_modules/dep.js"] {
+            write(d, f, b"x\n");
+        }
+        let snap = take(d, &[], d);
+        write(d, "app.py", b"y\n");
+        write(d, "node_modules/dep.js", b"y\n");
+        let named = [
+            Resolved::Inside("app.py".into()),
+            Resolved::Inside("same.py".into()),
+            Resolved::Inside("node_modules/dep.js".into()),
+        ];
+        let dep = (
+            "node_modules/dep.js".to_string(),
+            0,
+            0,
+            Some("in node_modules/".to_string()),
+        );
+        let app = ("app.py".to_string(), 1, 1, None);
+        // The walk finds every file of the snapshot...
+        let got = summary(&snap.changed(&named, true));
+        assert_eq!(got, [app.clone(), dep.clone()]);
+        // ... or not.
+        fs::remove_file(d.join("gone.py")).unwrap();
+        let got = summary(&snap.changed(&named, true));
+        assert_eq!(got, [app, ("gone.py".into(), 0, 1, None), dep]);
     }
 
     #[test]

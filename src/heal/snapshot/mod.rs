@@ -34,8 +34,8 @@
 //! write, and a watch per directory).
 //!
 //! After the fix, [`Snapshot::changed`] compares either only the files the
-//! agent's tools named (exact and cheap), or the whole walk again when the
-//! agent ran a shell or does not say what it edits. A file the agent named that
+//! agent's tools named (exact and cheap), or the whole walk again, on every
+//! core, when the agent ran a shell or does not say what it edits. A file the agent named that
 //! the snapshot could not cover (git-ignored, too large, binary, over the
 //! budget, outside the workspace) still counts as changed when it was modified
 //! after the start, marked with why it is not undoable.
@@ -51,6 +51,8 @@ use std::fs::{File, Metadata};
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::sys::stat::FileStat;
 
 use super::diff::{is_binary, FileChange};
 use super::undo::record::Before;
@@ -126,6 +128,19 @@ impl Stamp {
             ctime: epoch::ctime(meta),
             ino: meta.ino(),
             dev: meta.dev(),
+        }
+    }
+
+    /// The same, from `fstatat` (as `std` converts it: the field types
+    /// differ by platform).
+    #[allow(clippy::unnecessary_cast)]
+    fn of_stat(st: &FileStat) -> Stamp {
+        Stamp {
+            len: st.st_size as u64,
+            mtime: epoch::stamp_nanos(st.st_mtime as i64, st.st_mtime_nsec as i64),
+            ctime: epoch::stamp_nanos(st.st_ctime as i64, st.st_ctime_nsec as i64),
+            ino: st.st_ino as u64,
+            dev: st.st_dev as u64,
         }
     }
 }
@@ -306,6 +321,21 @@ pub(crate) mod tests {
         snap.not_kept.clear();
         snap.capture("late.py".into(), &meta("late.py"), true);
         assert_eq!(&*snap.kept["late.py"].0, b"after\n");
+    }
+
+    #[test]
+    fn a_stamp_is_the_same_from_metadata_and_from_fstatat() {
+        // The snapshot stamps from `Metadata`, the whole-tree comparison from
+        // `fstatat`: were they to differ, every file would read as changed.
+        let ws = tempfile::TempDir::new().unwrap();
+        let d = ws.path();
+        write(d, "a/b.py", b"some text\n");
+        let meta = fs::symlink_metadata(d.join("a/b.py")).unwrap();
+        let dir = File::open(d).unwrap();
+        let flags = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+        let st = nix::sys::stat::fstatat(&dir, "a/b.py", flags).unwrap();
+        assert_eq!(Stamp::of_stat(&st), Stamp::of(&meta));
+        assert_eq!(Stamp::of(&meta).len, 10);
     }
 
     #[test]
