@@ -300,8 +300,10 @@ fn a_tool_the_command_runs_that_is_not_installed_is_said_and_waited_for() {
     // exits 127. The user installs it and presses Enter, as after any other
     // environment error; no agent is asked to "fix" the source.
     let (logs, log) = agent_log();
-    let bin = logs.path().join("bin");
-    std::fs::create_dir(&bin).expect("mkdir bin");
+    // Installed outside the workspace: a file appearing inside it would
+    // restart the command by itself (maybe before the tool is executable).
+    let tools = tempfile::tempdir().expect("tempdir");
+    let bin = tools.path();
     let path = format!("{}:{}", bin.display(), common::path_with_fakes());
     let mut t = Term::spawn(
         &["sh -c 'echo starting; devtool-otr-test --port 3000'"],
