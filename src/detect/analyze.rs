@@ -1,6 +1,7 @@
 //! Reading a settled block: the error's kind and message, the innermost frame, and
 //! every source location, per ecosystem. Feeds the summary and the fingerprint.
 
+use super::continuation::re_py_chain;
 use super::patterns::Eco;
 use super::FileRef;
 
@@ -132,9 +133,7 @@ fn python(lines: &[&str]) -> Analysis {
         if l.starts_with("Traceback (") {
             frames.clear(); // a chained traceback: the last one is the one raised
             raised = false;
-        } else if l.starts_with("During handling of the above exception")
-            || l.starts_with("The above exception was the direct cause")
-        {
+        } else if re_py_chain().is_match(l) {
             raised = false;
         } else if let Some(c) = frame_re.captures(l) {
             let path = c.get(1).map_or("", |m| m.as_str());

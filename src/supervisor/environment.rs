@@ -129,13 +129,25 @@ impl Supervisor {
     }
 }
 
+/// The command's words, quotes trimmed: a shell line split at whitespace (a
+/// rough reading, enough to find a program name or a port), or the argv.
+fn words(command: &CommandSpec) -> Vec<&str> {
+    let words: Vec<&str> = match command {
+        CommandSpec::Shell(line) => line.split_whitespace().collect(),
+        CommandSpec::Argv(argv) => argv.iter().map(String::as_str).collect(),
+    };
+    words
+        .into_iter()
+        .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+        .collect()
+}
+
 /// The program a command line starts with: past `VAR=value` assignments and
 /// `exec` of a shell line, or the first word of an argv.
 fn first_program(command: &CommandSpec) -> Option<String> {
     match command {
-        CommandSpec::Shell(line) => line
-            .split_whitespace()
-            .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+        CommandSpec::Shell(_) => words(command)
+            .into_iter()
             .find(|w| !w.contains('=') && *w != "exec")
             .map(str::to_string),
         CommandSpec::Argv(argv) => argv.first().cloned(),
@@ -146,15 +158,11 @@ fn first_program(command: &CommandSpec) -> Option<String> {
 /// `PORT=N`, `host:N`, a bare number (`runserver 8000`), then the port variables,
 /// then the default of a dev server it runs. Candidates only: the caller checks.
 fn command_ports(command: &CommandSpec, env: impl Fn(&str) -> Option<String>) -> Vec<u16> {
-    let words: Vec<&str> = match command {
-        CommandSpec::Shell(line) => line.split_whitespace().collect(),
-        CommandSpec::Argv(argv) => argv.iter().map(String::as_str).collect(),
-    };
+    let words = words(command);
     let number = |s: &str| s.parse::<u16>().ok().filter(|&p| p > 0);
     let mut ports = Vec::new();
     let mut after_flag = false;
-    for word in &words {
-        let word = word.trim_matches(|c| c == '"' || c == '\'');
+    for &word in &words {
         let found = if after_flag {
             number(word)
         } else if let Some((name, value)) = word.split_once('=') {
