@@ -167,19 +167,14 @@ impl History {
     }
 
     /// Start the history with `entries` (from an older otorepair's file) unless
-    /// it already has some.
+    /// it already has one: a file that cannot be read (too large, not a regular
+    /// file) is still the user's, and is left as it is.
     pub fn import(&self, entries: Vec<HistoryEntry>) -> Result<()> {
         let _lock = self.state.lock(LOCK)?;
-        if self
-            .state
-            .read(FILE, MAX_FILE_BYTES)
-            .ok()
-            .flatten()
-            .is_some()
-        {
-            return Ok(());
+        match self.state.read(FILE, MAX_FILE_BYTES) {
+            Ok(None) => self.write_locked(entries),
+            _ => Ok(()),
         }
-        self.write_locked(entries)
     }
 
     fn write_locked(&self, mut entries: Vec<HistoryEntry>) -> Result<()> {
@@ -395,6 +390,21 @@ mod tests {
         assert_eq!(l.entries[0].time, 5);
         assert_eq!(l.entries[49].time, 54);
         assert!(l.warning.is_none());
+    }
+
+    #[test]
+    fn an_import_never_replaces_a_history_it_cannot_read() {
+        let ws = tempfile::TempDir::new().unwrap();
+        let h = open(ws.path());
+        // Too large to read: it is the user's, not an empty history.
+        let big = vec![b' '; MAX_FILE_BYTES as usize + 1];
+        fs::write(h.state.path(FILE), &big).unwrap();
+        h.import(vec![entry(1, "f", "E", true)]).unwrap();
+        assert_eq!(fs::read(h.state.path(FILE)).unwrap(), big);
+        // Absent: the import starts it.
+        fs::remove_file(h.state.path(FILE)).unwrap();
+        h.import(vec![entry(1, "f", "E", true)]).unwrap();
+        assert_eq!(h.load(1).unwrap().entries.len(), 1);
     }
 
     #[test]
