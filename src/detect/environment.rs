@@ -308,10 +308,16 @@ pub fn classify_crash(block: Option<&[Line]>, context: &[Line]) -> Option<Enviro
             return Some(found);
         }
         // Only what follows the block: the block's own lines did not tell, and
-        // re-reading them out of their chain could misread them.
-        let last = block.last()?;
-        let end = context.iter().rposition(|l| l.text == last.text)?;
-        after = &context[end + 1..];
+        // re-reading them out of their chain could misread them. Its newest line
+        // the output had (a JSON record's stack lines it never had); none when
+        // the block scrolled out of the context, which is then all after it.
+        let end = block
+            .iter()
+            .rev()
+            .find_map(|b| context.iter().rposition(|l| l.text == b.text));
+        if let Some(end) = end {
+            after = &context[end + 1..];
+        }
     }
     let mut tail: Vec<Line> = after
         .iter()
@@ -532,6 +538,23 @@ mod tests {
             classify_crash(Some(block), &more).map(|e| e.kind),
             Some(EnvKind::MissingProgram)
         );
+        // A JSON record's block ends with its stack, lines the output never
+        // had; a block scrolled out of the context leaves all of it after.
+        let record = Line::new(
+            r#"{"level":50,"err":{"stack":"Error: boom\n    at f (app.js:1:1)"}}"#,
+            Stream::Pty,
+        );
+        let block = [
+            record.clone(),
+            Line::new("    at f (app.js:1:1)", Stream::Pty),
+        ];
+        let not_found = Line::new("sh: 1: vite: not found", Stream::Pty);
+        for ctx in [vec![record, not_found.clone()], vec![not_found]] {
+            assert_eq!(
+                classify_crash(Some(&block), &ctx).map(|e| e.kind),
+                Some(EnvKind::MissingProgram)
+            );
+        }
     }
 
     proptest! {
