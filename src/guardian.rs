@@ -30,7 +30,6 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::unistd::Pid;
 
@@ -74,9 +73,7 @@ pub fn start() -> Result<(), String> {
     let pipe = child.stdin.take();
     if let Some(p) = &pipe {
         // Ours alone (std opens it close-on-exec): never wait on a slow reader.
-        let flags = fcntl(p.as_fd(), FcntlArg::F_GETFL).map_err(|e| e.to_string())?;
-        let nonblocking = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
-        fcntl(p.as_fd(), FcntlArg::F_SETFL(nonblocking)).map_err(|e| e.to_string())?;
+        crate::os::fds::set_nonblocking(p, true).map_err(|e| e.to_string())?;
     }
     // It is reaped by init once we are gone; while we live it only waits.
     drop(child);

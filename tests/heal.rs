@@ -1162,6 +1162,35 @@ fn a_json_log_error_is_triaged_and_vv_shows_the_verdict() {
 }
 
 #[test]
+fn an_events_fifo_nobody_reads_is_a_usage_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("events.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let mut child = common::piped(&["--events", fifo.to_str().unwrap(), "--", "true"], &[])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run otorepair");
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("otorepair waits for a reader of the events FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("events.fifo") && err.contains("no process reads it"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_events_reader_that_stops_reading_does_not_stall_otorepair() {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = tempfile::tempdir().unwrap();

@@ -183,10 +183,24 @@ impl EventLog {
     /// Open `path` for appending, creating it if missing. Fails naming the path,
     /// because a bad `--events` value is a usage error the user must see.
     pub fn open(path: &Path) -> Result<EventLog> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking, so that a FIFO nobody reads fails (ENXIO) instead of
+        // waiting for a reader for ever; blocking again once open (the writer
+        // thread owns the waits on a slow reader).
         let mut file = OpenOptions::new()
             .append(true)
             .create(true)
+            .custom_flags(libc::O_NONBLOCK)
             .open(path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENXIO) => anyhow::anyhow!(
+                    "cannot open events file {}: it is a FIFO and no process reads it",
+                    path.display()
+                ),
+                _ => anyhow::Error::new(e)
+                    .context(format!("cannot open events file {}", path.display())),
+            })?;
+        crate::os::fds::set_nonblocking(&file, false)
             .with_context(|| format!("cannot open events file {}", path.display()))?;
         let (lines, queued) = mpsc::sync_channel::<Vec<u8>>(QUEUE);
         let (finished, done) = mpsc::channel::<()>();

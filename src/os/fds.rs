@@ -24,7 +24,7 @@ pub fn cloexec_pipe(nonblocking: bool) -> nix::Result<(OwnedFd, OwnedFd)> {
     }
     #[cfg(target_vendor = "apple")]
     {
-        use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag};
         // Another thread's fork+exec in between could inherit the pair; the
         // processes otorepair starts mark everything close-on-exec anyway
         // (see `mark_cloexec_from_3`).
@@ -32,12 +32,20 @@ pub fn cloexec_pipe(nonblocking: bool) -> nix::Result<(OwnedFd, OwnedFd)> {
         for fd in [&read, &write] {
             fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
             if nonblocking {
-                let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
-                fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+                set_nonblocking(fd, true)?;
             }
         }
         Ok((read, write))
     }
+}
+
+/// Makes `fd` non-blocking, or blocking again.
+pub fn set_nonblocking(fd: impl std::os::fd::AsFd, nonblocking: bool) -> nix::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let fd = fd.as_fd();
+    let mut flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    flags.set(OFlag::O_NONBLOCK, nonblocking);
+    fcntl(fd, FcntlArg::F_SETFL(flags)).map(drop)
 }
 
 /// Most descriptors walked one by one where no range call exists: the
