@@ -236,6 +236,19 @@ impl AgentProcess {
         group::stop(&[self.pgid], STOP_GRACE);
         crate::guardian::release(self.pgid);
     }
+
+    /// [`AgentProcess::stop`] on a thread of its own, so that the caller (the
+    /// event loop) does not wait out the grace period; here if no thread can be
+    /// started (a panic would end otorepair).
+    pub fn stop_in_background(self: &Arc<Self>) {
+        let process = self.clone();
+        let spawned = thread::Builder::new()
+            .name("agent-stop".into())
+            .spawn(move || process.stop());
+        if spawned.is_err() {
+            self.stop();
+        }
+    }
 }
 
 fn deliver<F: FnMut(AgentOutput)>(cb: &Mutex<F>, out: AgentOutput) {

@@ -260,11 +260,7 @@ impl Supervisor {
                 // Handled next by the loop, ahead of whatever the worker sends.
                 let _ = self.tx.send(Event::FixPrepared(run.token, None));
             }
-            Stage::Running { process, .. } => {
-                let process = process.clone();
-                // stop() waits out the grace period; the event loop must not.
-                std::thread::spawn(move || process.stop());
-            }
+            Stage::Running { process, .. } => process.stop_in_background(),
             Stage::Finishing { .. } => {}
         }
     }

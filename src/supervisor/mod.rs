@@ -504,7 +504,7 @@ impl Supervisor {
             }
             // The crash supersedes the live error being triaged.
             Phase::Triaging { process, .. } => {
-                std::thread::spawn(move || process.stop());
+                process.stop_in_background();
                 self.on_crash(status)
             }
             // The landing fix tells whether this is its old code crashing.

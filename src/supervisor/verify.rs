@@ -46,8 +46,7 @@ impl Drop for Check {
     fn drop(&mut self) {
         if !self.process.is_finished() {
             self.stopped.store(true, Ordering::SeqCst);
-            let process = self.process.clone();
-            std::thread::spawn(move || process.stop());
+            self.process.stop_in_background();
         }
     }
 }
