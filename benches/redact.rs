@@ -1,5 +1,5 @@
 //! Redaction cost per KiB, on what it is given: an error block (at most 64 KiB,
-//! once per block, never on the passthrough bytes) and, at `-vvv`, one line at a
+//! once per sink it goes to, never on the passthrough bytes) and, at `-vvv`, one line at a
 //! time. The detector runs on the same bytes in the same run, as the reference:
 //! it sees every byte the command prints, redaction only the blocks.
 

@@ -88,6 +88,11 @@ pub fn fingerprint(
         key.push_str(part);
         key.push('\u{1f}');
     }
+    id_of(&key)
+}
+
+/// The fingerprint of an identity key: its FNV-1a 64 hash in 16 hex digits.
+pub fn id_of(key: &str) -> String {
     format!("{:016x}", fnv1a64(key.as_bytes()))
 }
 

@@ -85,8 +85,7 @@ impl Supervisor {
         else {
             return false;
         };
-        let name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
-        name(missing) == name(&first)
+        fingerprint::basename(missing) == fingerprint::basename(&first)
     }
 
     /// The line to show and the error's fingerprint, after filling in what the
@@ -100,10 +99,17 @@ impl Supervisor {
         let mut owner = None;
         match found.kind {
             EnvKind::PortInUse => {
-                if found.port.is_none() {
-                    found.port = candidates().into_iter().find(|&p| port_owner(p).is_some());
+                // One look at the OS's sockets per port (each walks every process).
+                let held = match found.port {
+                    Some(p) => port_owner(p).map(|o| (p, o)),
+                    None => candidates()
+                        .into_iter()
+                        .find_map(|p| port_owner(p).map(|o| (p, o))),
+                };
+                if let Some((port, by)) = held {
+                    found.port = Some(port);
+                    owner = Some(by.to_string());
                 }
-                owner = found.port.and_then(port_owner).map(|o| o.to_string());
             }
             EnvKind::PortPermission if found.port.is_none() => {
                 found.port = candidates().into_iter().find(|&p| p < 1024);
@@ -113,7 +119,7 @@ impl Supervisor {
         let identity = format!("environment|{}", found.identity());
         (
             found.describe(owner.as_deref()),
-            format!("{:016x}", fingerprint::fnv1a64(identity.as_bytes())),
+            fingerprint::id_of(&identity),
         )
     }
 

@@ -141,6 +141,20 @@ impl Supervisor {
         }
     }
 
+    /// A `-v` line about `block`, its summary redacted; the redaction (a scan
+    /// of the whole block) is not paid below that level.
+    pub(super) fn debug_block(
+        &self,
+        level: u8,
+        block: &ErrorBlock,
+        say: impl FnOnce(&str) -> String,
+    ) {
+        if status::verbosity() >= level {
+            let summary = self.redactor.redact_excerpt(&block.summary, &block.text());
+            status::debug(level, &say(&summary));
+        }
+    }
+
     /// A suspect block settled while the child runs.
     pub(super) fn on_suspect(&mut self, block: ErrorBlock) {
         // A fix is on its way to being live: other errors wait for it.
@@ -148,12 +162,14 @@ impl Supervisor {
             return;
         };
         let text = block.text();
-        let summary = self.redactor.redact_excerpt(&block.summary, &text);
-        self.emit(Ev::Suspect {
-            fingerprint: block.fingerprint.clone(),
-            summary: summary.clone(),
-            lines: self.redactor.redact(&text).lines().collect(),
-        });
+        if self.events.is_some() {
+            // Redacted only for a sink that takes it.
+            self.emit(Ev::Suspect {
+                fingerprint: block.fingerprint.clone(),
+                summary: self.redactor.redact_excerpt(&block.summary, &text),
+                lines: self.redactor.redact(&text).lines().collect(),
+            });
+        }
         if self.on_environment_suspect(&block) {
             return;
         }
@@ -162,14 +178,14 @@ impl Supervisor {
             return;
         }
         if !matches!(self.phase, Phase::Running) {
-            status::debug(1, &format!("busy; not handling: {summary}"));
+            self.debug_block(1, &block, |s| format!("busy; not handling: {s}"));
             return;
         }
         if self.paused.contains(&block.fingerprint) {
-            status::debug(1, &format!("auto-fix paused for: {summary}"));
+            self.debug_block(1, &block, |s| format!("auto-fix paused for: {s}"));
             return;
         }
-        status::debug(1, &format!("suspect: {summary}"));
+        self.debug_block(1, &block, |s| format!("suspect: {s}"));
         if let Some(&is_error) = self.triage_cache.get(&block.fingerprint) {
             self.emit(Ev::Triage {
                 fingerprint: block.fingerprint.clone(),
@@ -185,13 +201,12 @@ impl Supervisor {
             .triage_retry
             .waiting(&block.fingerprint, std::time::Instant::now())
         {
-            status::debug(
-                1,
-                &format!(
-                    "triage failed for this error; asking again in {}s: {summary}",
+            self.debug_block(1, &block, |s| {
+                format!(
+                    "triage failed for this error; asking again in {}s: {s}",
                     left.as_secs()
-                ),
-            );
+                )
+            });
             return;
         }
         self.start_triage(block);
@@ -254,10 +269,7 @@ impl Supervisor {
                     None => format!("command {how} without output"),
                 };
                 let norm = fingerprint::normalize(&summary);
-                (
-                    summary,
-                    format!("{:016x}", fingerprint::fnv1a64(norm.as_bytes())),
-                )
+                (summary, fingerprint::id_of(&norm))
             }
         };
         if let Some(done) = self.old_code_crashed(&fp) {

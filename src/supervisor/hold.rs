@@ -132,11 +132,9 @@ impl Supervisor {
             return;
         }
         if self.tree.changing(root) {
-            let summary = self.redactor.redact_excerpt(&block.summary, &block.text());
-            status::debug(
-                1,
-                &format!("holding {summary} until the command exits or {CRASH_HOLD:?} pass"),
-            );
+            self.debug_block(1, &block, |s| {
+                format!("holding {s} until the command exits or {CRASH_HOLD:?} pass")
+            });
             self.tree.held = Some((block, Instant::now() + CRASH_HOLD));
             return;
         }

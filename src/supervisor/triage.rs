@@ -161,11 +161,10 @@ impl Supervisor {
             },
         };
         let duration_ms = millis(took);
-        let summary = self.redactor.redact_excerpt(&block.summary, &block.text());
         match verdict {
             Ok(is_error) => {
                 let said = if is_error { "error" } else { "not an error" };
-                status::debug(2, &format!("triage verdict: {said}: {summary}"));
+                self.debug_block(2, &block, |s| format!("triage verdict: {said}: {s}"));
                 self.triage_retry.answered(&fp);
                 self.triage_cache.insert(fp.clone(), is_error);
                 self.emit(Ev::Triage {
@@ -180,7 +179,7 @@ impl Supervisor {
                 if is_error {
                     self.start_fix(self.live_job(&block));
                 } else {
-                    status::debug(1, &format!("triage: not an error: {summary}"));
+                    self.debug_block(1, &block, |s| format!("triage: not an error: {s}"));
                 }
             }
             Err(why) => self.triage_failed(&fp, &why, duration_ms),

@@ -284,11 +284,9 @@ impl Supervisor {
         };
         let old = block.fingerprint == landing.job.fingerprint && !landing.restarted();
         if old {
-            let summary = self.redactor.redact_excerpt(&block.summary, &block.text());
-            status::debug(
-                1,
-                &format!("old code still running (fix not live yet): {summary}"),
-            );
+            self.debug_block(1, block, |s| {
+                format!("old code still running (fix not live yet): {s}")
+            });
         }
         old
     }
@@ -468,7 +466,9 @@ impl Supervisor {
 
     /// An error other than the fixed one settled while landing: later.
     pub(super) fn keep_for_later(&mut self, block: ErrorBlock) -> Option<ErrorBlock> {
-        let summary = self.redactor.redact_excerpt(&block.summary, &block.text());
+        // Redacted only for a `-v` line.
+        let summary = (status::verbosity() >= 1)
+            .then(|| self.redactor.redact_excerpt(&block.summary, &block.text()));
         let waiting = match &mut self.phase {
             Phase::Reloading(landing) => &mut landing.waiting,
             Phase::Verifying(check) => &mut check.landing.waiting,
@@ -477,7 +477,9 @@ impl Supervisor {
         if !waiting.iter().any(|b| b.fingerprint == block.fingerprint)
             && waiting.len() < WAITING_MAX
         {
-            status::debug(1, &format!("after the fix is live: {summary}"));
+            if let Some(summary) = summary {
+                status::debug(1, &format!("after the fix is live: {summary}"));
+            }
             waiting.push(block);
         }
         None
