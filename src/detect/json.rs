@@ -33,12 +33,17 @@ pub(crate) fn is_record(text: &str) -> bool {
 
 /// Levels that make a record an error: pino/bunyan 50 and 60, and the words.
 /// The pattern starts at the key's name, not its quote: a leading `"` would make
-/// the search stop at every quote of every record (most lines are not errors).
+/// the search stop at every quote of every record (most lines are not errors);
+/// the quote before the name is checked on the few matches instead, so that
+/// `"alert_level"` is not a level.
 fn error_level(text: &str) -> Option<&str> {
     let level_re = re!(
         r#"(?-u)(?:level|levelname|severity|log\.level|lvl)"\s*:\s*(?:"((?i:error|err|fatal|critical|crit|panic|dpanic|alert|emerg|emergency))"|([56]0)[\s,}])"#
     );
-    let c = level_re.captures(text)?;
+    let quoted_key = |start: usize| start > 0 && text.as_bytes()[start - 1] == b'"';
+    let c = level_re
+        .captures_iter(text)
+        .find(|c| c.get(0).is_some_and(|m| quoted_key(m.start())))?;
     let level = match (c.get(1), c.get(2)) {
         (Some(word), _) => word.as_str(),
         (None, Some(n)) if n.as_str() == "60" => "fatal",
@@ -308,6 +313,9 @@ mod tests {
             r#"{"level":30,"msg":"request completed","err":null,"errors":[]}"#,
             r#"{"level":"warn","message":"retrying after transient error","stack":"node"}"#,
             r#"{"levelname": "INFO", "message": "x", "exc_info": "Traceback (most recent call last):"}"#,
+            // Keys that only end like a level key.
+            r#"{"level":"info","alert_level":"critical","stack":"Error: x\n    at f (a.js:1:1)"}"#,
+            r#"{"loglevel":"error","level":30,"stack":"Error: x\n    at f (a.js:1:1)"}"#,
         ] {
             assert!(judge(l).is_none(), "{l}");
         }
