@@ -67,7 +67,6 @@ struct OpenBlock {
     /// Belonging lines after the start (continuations); a weak block needs one.
     continuations: usize,
     free_next: u8,
-    complete: bool,
     /// When the block's first line came: it is reported by `opened + MAX_OPEN`.
     opened: Instant,
     last: Instant,
@@ -96,7 +95,6 @@ impl OpenBlock {
             pending_blank: Vec::new(),
             continuations: 0,
             free_next: 0,
-            complete: end,
             opened: now,
             last: now,
             state: ContState {
@@ -208,9 +206,8 @@ impl Detector {
                     open.push(line.clone());
                     open.continuations += 1;
                     if let Some(end) = end {
-                        open.complete = end;
+                        open.state.complete = end;
                     }
-                    open.state.complete = open.complete;
                     open.state.last_indented = text.starts_with([' ', '\t']);
                     open.state.interrupted = false;
                     open.last = now;
@@ -311,7 +308,7 @@ impl Detector {
     fn open_deadline(&self) -> Option<Instant> {
         self.open.as_ref().map(|o| {
             let quiet = o.last
-                + if o.complete {
+                + if o.state.complete {
                     EARLY_SETTLE.min(self.settle)
                 } else {
                     self.settle
