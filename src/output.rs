@@ -11,7 +11,7 @@
 //!
 //! The queue is bounded, with a policy per side that can stall:
 //!
-//! - **The command's output** ([`Output::child_bytes`], from the pumps): when
+//! - **The command's output** ([`Output::child_bytes`], from the pump): when
 //!   nothing waits before a chunk, the pump writes it itself (outside the lock:
 //!   meanwhile our own lines queue behind it, and the writer thread waits its
 //!   turn); otherwise it is queued, and when [`CHILD_QUEUE`] bytes wait, the
@@ -119,7 +119,7 @@ fn borrow(fd: RawFd) -> BorrowedFd<'static> {
 }
 
 impl Output {
-    /// A new output with its writer thread.
+    /// A new output; its writer thread starts with the first chunk it queues.
     pub fn new() -> Arc<Output> {
         Arc::new(Output::default())
     }
@@ -237,7 +237,7 @@ impl Output {
 
     /// The command's output: queued for `fd`, or held while the overlay is up.
     /// Waits while [`CHILD_QUEUE`] bytes are already waiting (back-pressure):
-    /// only the pumps call this.
+    /// only the pump calls this.
     pub fn child_bytes(self: &Arc<Self>, fd: RawFd, bytes: Arc<[u8]>) {
         let mut state = self.lock();
         while state.held.is_none() && state.queued_child >= CHILD_QUEUE && state.writer_started {

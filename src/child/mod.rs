@@ -1,5 +1,5 @@
 //! The watched command: spawning it (in a PTY or with pipes), copying its output,
-//! waiting for it, and stopping its whole process group.
+//! and waiting for it (stopping its group is `os::group`'s).
 
 mod lines;
 mod pipe;

@@ -31,7 +31,7 @@ use crate::line::Stream;
 use crate::output::Output;
 use crate::screen::{ModeFlags, Screen};
 
-/// Chunks in flight between the pumps and the parser: enough to ride out a
+/// Chunks in flight between the pump and the parser: enough to ride out a
 /// burst, small enough to bound memory (at most 64 x 64 KiB).
 const PARSE_QUEUE: usize = 64;
 
@@ -49,7 +49,7 @@ pub(crate) struct Source {
     pub stream: Stream,
 }
 
-/// Starts a pump per source and the parser; `report` gets the lines in read
+/// Starts the pump (one thread for every source) and the parser; `report` gets the lines in read
 /// order, then `OutputEnd` once every stream has ended.
 pub(crate) fn start_output(
     sources: Vec<Source>,

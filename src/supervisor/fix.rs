@@ -390,6 +390,7 @@ impl Supervisor {
                 }
                 Arrival::Restarted
             }
+            // A crash fix was made for a restart, whatever --on-fix says.
             _ if job.path == FixPath::Crash => {
                 if let Some(code) = self.restart_running() {
                     return Some(code);

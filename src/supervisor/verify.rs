@@ -65,6 +65,10 @@ fn failure(result: &Result<BlockingOutput, String>, timeout: Duration) -> Option
 fn tail(out: &BlockingOutput) -> String {
     let mut all = out.stdout.clone();
     if !out.stderr.trim().is_empty() {
+        // stdout's last line may lack its newline: not glued to stderr's first.
+        if !all.is_empty() && !all.ends_with('\n') {
+            all.push('\n');
+        }
         all.push_str(&out.stderr);
     }
     let all = all.trim_end();
@@ -199,5 +203,28 @@ impl Supervisor {
         );
         drop(check);
         self.start_fix(job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::ExitOutcome;
+
+    #[test]
+    fn the_checks_streams_are_kept_apart_line_by_line() {
+        let out = |stdout: &str, stderr: &str| BlockingOutput {
+            outcome: ExitOutcome {
+                code: Some(1),
+                signal: None,
+            },
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            timed_out: false,
+        };
+        assert_eq!(tail(&out("ok", "FAIL: x\n")), "ok\nFAIL: x");
+        assert_eq!(tail(&out("ok\n", "FAIL: x\n")), "ok\nFAIL: x");
+        assert_eq!(tail(&out("", "FAIL: x\n")), "FAIL: x");
+        assert_eq!(tail(&out("ok", " \n")), "ok");
     }
 }
