@@ -336,6 +336,8 @@ impl<'a> Resolver<'a> {
             .raw(cli.verify.as_deref(), "--verify", "OTOREPAIR_VERIFY", |s| {
                 s.verify.clone()
             })?
+            // Empty turns off a check set at a lower level (the project file),
+            // unlike an empty agent command, which would leave nothing to run.
             .filter(|(v, _)| !v.trim().is_empty());
         if let Some((v, from)) = &verify {
             self.note("verify", v.clone(), from.clone());
