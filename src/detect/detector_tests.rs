@@ -324,7 +324,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(32)))]
 
         /// Any line sequence at any pace: every call returns, memory stays within the
         /// caps, and every reported block has a bounded one-line summary.

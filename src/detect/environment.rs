@@ -558,7 +558,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         /// Any lines: it terminates, does not panic, and what it returns is bounded.
         #[test]

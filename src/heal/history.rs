@@ -589,7 +589,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(64)))]
 
         /// Any bytes: no panic, entries bounded, and a file that is not a
         /// history is moved aside byte for byte, never lost.

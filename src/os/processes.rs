@@ -287,7 +287,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::proptest_cases(256)))]
 
         /// A process names itself (the text in parentheses): any bytes there,
         /// or anywhere, give a parse or nothing, never a panic.

@@ -250,7 +250,7 @@ fn env_redactor() -> Redactor {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(400)))]
 
     #[test]
     fn output_is_bounded_and_redacting_twice_changes_nothing(input in text()) {
