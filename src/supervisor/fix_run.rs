@@ -125,7 +125,14 @@ impl FixRun {
                 prepared.stop_snapshot();
                 process.stop();
                 let ending = self.ending(Some("interrupted: otorepair was exiting".into()));
-                warnings = attempt::finish(prepared, ending).warnings;
+                // On a worker, as for a fix that ends: the way out waits for the
+                // record at most FINISH_WAIT, whatever the history lock does.
+                let (written, wait) = std::sync::mpsc::channel();
+                let prepared = prepared.clone();
+                off_the_loop("fix-interrupt", move || {
+                    let _ = written.send(attempt::finish(&prepared, ending).warnings);
+                });
+                warnings = wait.recv_timeout(FINISH_WAIT).unwrap_or_default();
             }
             Stage::Finishing { done, .. } => {
                 let _ = done.recv_timeout(FINISH_WAIT);
