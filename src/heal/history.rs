@@ -11,6 +11,7 @@
 //! `history.json.corrupt-<unix time>` and a warning is handed to the caller:
 //! the user's data is never silently dropped nor overwritten.
 
+use crate::text::clip;
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
@@ -216,18 +217,6 @@ impl History {
     }
 }
 
-/// `s` cut to at most `max` bytes, on a char boundary.
-pub fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 /// The error's kind in a summary: an exception type (`TypeError`,
 /// `django.core.exceptions.ImproperlyConfigured`... anything ending in Error or
 /// Exception) or an error code (`E0308`, `TS2304`), lowercased.
@@ -330,17 +319,12 @@ pub fn render_for_prompt(entries: &[&HistoryEntry], fingerprint: &str) -> String
             out.push_str(&format!("   Files changed: {}\n", files.join(", ")));
         }
         let data = format!("{}\n{}", e.summary.trim(), e.error_snippet.trim_end());
-        let fence = "`".repeat(longest_backtick_run(&data).max(2) + 1);
         out.push_str(&format!(
-            "   Error (data):\n{fence}text\n{}\n{fence}\n",
-            data.trim()
+            "   Error (data):\n{}\n",
+            crate::agent::prompt::fence(data.trim(), "text")
         ));
     }
     out
-}
-
-fn longest_backtick_run(s: &str) -> usize {
-    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 #[cfg(test)]

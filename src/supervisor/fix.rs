@@ -19,11 +19,12 @@ use crate::agent::{
 use crate::cli::OnFix;
 use crate::heal::attempt::{self, Finished, Prepared, Recorded};
 use crate::heal::events::{Event as Ev, FixPath};
-use crate::heal::history::{clip, MAX_SNIPPET};
+use crate::heal::history::MAX_SNIPPET;
 use crate::heal::snapshot::Report;
 use crate::heal::{FileChange, HistoryEntry, Outcome};
 use crate::overlay::Overlay;
 use crate::status;
+use crate::text::clip;
 
 use super::heal::{millis, unix_now, FixJob, Phase};
 use super::reload::{after_fix_for, Arrival};

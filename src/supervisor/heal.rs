@@ -9,12 +9,12 @@ use crate::agent::AgentProcess;
 use crate::child::ExitStatus;
 use crate::detect::{fingerprint, ErrorBlock};
 use crate::heal::events::{Event as Ev, FixPath, Verdict};
-use crate::heal::history::clip;
 use crate::heal::Attempt;
 use crate::input::CTRL_C;
 use crate::line::{Line, Stream};
 use crate::redact::{Redacted, Redactor};
 use crate::status;
+use crate::text::clip;
 
 use super::fix::FixRun;
 use super::reload::Landing;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use crate::agent::{parse_verdict, spawn_collecting, triage_prompt, Role};
 use crate::detect::ErrorBlock;
 use crate::heal::events::{Event as Ev, Verdict};
-use crate::heal::history::clip;
 use crate::status;
+use crate::text::clip;
 
 use super::heal::{labelled, millis, Phase};
 use super::{Event, Supervisor};

@@ -7,15 +7,6 @@
 use super::{array_at, one_line, quoted, str_at, AgentEvent, StreamParser, MAX_HELD_TEXT};
 use serde_json::Value;
 
-/// At most `max` bytes of the start of `s`, cut at a character boundary.
-fn prefix(s: &str, max: usize) -> &str {
-    let end = (0..=max.min(s.len()))
-        .rev()
-        .find(|&i| s.is_char_boundary(i))
-        .unwrap_or(0);
-    &s[..end]
-}
-
 /// The assistant text Cursor has sent so far, kept to show each piece once.
 #[derive(Debug, Default)]
 pub(super) struct CursorText {
@@ -109,7 +100,7 @@ impl StreamParser {
         // Bounded: a message past the cap is kept by its start (snapshots are
         // matched on it), the run's text by its end (repeats are matched on it).
         let room = MAX_HELD_TEXT.saturating_sub(self.cursor.message.len());
-        self.cursor.message.push_str(prefix(&new, room));
+        self.cursor.message.push_str(crate::text::clip(&new, room));
         self.cursor.all.push_str(&new);
         if self.cursor.all.len() > 2 * MAX_HELD_TEXT {
             let cut = self.cursor.all.len() - MAX_HELD_TEXT;

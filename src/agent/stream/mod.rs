@@ -150,11 +150,7 @@ impl TextLines {
 
     fn append(&mut self, text: &str) {
         let room = MAX_HELD_TEXT.saturating_sub(self.pending.len());
-        let end = (0..=room.min(text.len()))
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        self.pending.push_str(&text[..end]);
+        self.pending.push_str(crate::text::clip(text, room));
     }
 
     /// Emits what is pending as a line (at a tool call, the result, or the end).
