@@ -135,6 +135,13 @@ pub(crate) fn announce_from_child(fd: std::os::fd::RawFd) {
     }
 }
 
+/// Stops process group `pgid` (SIGTERM, up to `grace`, SIGKILL), then forgets
+/// it: how otorepair ends a group it started.
+pub fn stop_group(pgid: Pid, grace: std::time::Duration) {
+    crate::os::group::stop(&[pgid], grace);
+    release(pgid);
+}
+
 /// `pgid` was stopped (or is being SIGKILLed): the guardian forgets it, so a
 /// later process that reuses the number is never touched.
 pub fn release(pgid: Pid) {

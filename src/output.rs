@@ -44,13 +44,13 @@ use std::time::{Duration, Instant};
 use crate::term::write_all_fd;
 
 /// Most child output kept while the overlay is up; beyond it the oldest is dropped.
-pub const HOLD_LIMIT: usize = 1024 * 1024;
+const HOLD_LIMIT: usize = 1024 * 1024;
 
 /// Most of the command's output waiting for the terminal before its pump waits.
-pub const CHILD_QUEUE: usize = 256 * 1024;
+const CHILD_QUEUE: usize = 256 * 1024;
 
 /// Most of otorepair's own bytes waiting for the terminal; beyond, they are dropped.
-pub const OWN_QUEUE: usize = 256 * 1024;
+const OWN_QUEUE: usize = 256 * 1024;
 
 struct Chunk {
     fd: RawFd,

@@ -233,8 +233,7 @@ impl AgentProcess {
     /// [`STOP_GRACE`] for the group to go, then SIGKILL. Blocks meanwhile.
     pub fn stop(&self) {
         // "Gone" includes the leader being reaped, by the waiter thread.
-        group::stop(&[self.pgid], STOP_GRACE);
-        crate::guardian::release(self.pgid);
+        crate::guardian::stop_group(self.pgid, STOP_GRACE);
     }
 
     /// [`AgentProcess::stop`] on a thread of its own, so that the caller (the

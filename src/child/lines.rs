@@ -34,7 +34,7 @@ struct Room {
 
 /// The room shared by one parser and the batches it sent.
 #[derive(Default)]
-pub(crate) struct Budget {
+pub(super) struct Budget {
     room: Mutex<Room>,
     freed: Condvar,
 }

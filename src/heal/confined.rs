@@ -21,9 +21,9 @@ use nix::sys::stat::{self, Mode, SFlag};
 use nix::unistd::{self, UnlinkatFlags};
 
 /// Why a path cannot be reached without leaving the workspace or following a link.
-pub const THROUGH_SYMLINK: &str = "a directory on its path is a symlink or not a directory";
-pub const IS_SYMLINK: &str = "it is a symlink";
-pub const NOT_REGULAR: &str = "it is not a regular file";
+pub(super) const THROUGH_SYMLINK: &str = "a directory on its path is a symlink or not a directory";
+pub(super) const IS_SYMLINK: &str = "it is a symlink";
+pub(super) const NOT_REGULAR: &str = "it is not a regular file";
 
 /// What is at a workspace-relative path.
 #[derive(Debug, Clone, PartialEq, Eq)]

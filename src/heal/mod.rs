@@ -3,11 +3,11 @@
 
 pub mod attempt;
 pub mod breaker;
-pub mod confined;
+mod confined;
 pub mod diff;
 pub mod events;
 pub mod history;
-pub mod legacy;
+mod legacy;
 pub mod location;
 pub mod paths;
 pub mod snapshot;

@@ -229,6 +229,5 @@ impl Supervisor {
 /// Stops whatever is left of the command's process group: SIGTERM, grace,
 /// SIGKILL; then the guardian can forget it.
 pub(super) fn stop_group(pgid: Pid) {
-    group::stop(&[pgid], STOP_GRACE);
-    crate::guardian::release(pgid);
+    crate::guardian::stop_group(pgid, STOP_GRACE);
 }

@@ -44,7 +44,7 @@ use crate::term::{self, RawMode};
 use heal::Phase;
 
 /// How long a stopped child gets between SIGTERM and SIGKILL.
-pub use crate::os::group::GRACE as STOP_GRACE;
+use crate::os::group::GRACE as STOP_GRACE;
 /// After the child exits, how long output may keep trickling in (a grandchild can
 /// hold the PTY open) before we stop waiting for the end of output.
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
