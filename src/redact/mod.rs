@@ -60,12 +60,6 @@ const MIN_CUT_PREFIX: usize = 4;
 /// Passes over a text before its redaction is final (see the module docs).
 const MAX_PASSES: usize = 4;
 
-/// Values that are flags rather than secrets even under a secret-looking name
-/// (`DISABLE_TOKEN_CHECK=true`).
-const NOT_SECRET_VALUES: [&str; 8] = [
-    "true", "false", "null", "none", "enabled", "disabled", "yes", "no",
-];
-
 /// Text that went through a [`Redactor`] (or was written by otorepair itself, as a
 /// compile-time literal). Only this module constructs one, so every sink that
 /// takes a `Redacted` is covered by construction.
@@ -363,7 +357,9 @@ fn stronger(a: Mask, b: Mask) -> Mask {
 /// (`CACHE_KEY_TTL=3600`) and would mask every such number in the output.
 fn is_maskable_env_value(v: &str) -> bool {
     v.chars().count() >= MIN_ENV_SECRET_LEN
-        && !NOT_SECRET_VALUES.iter().any(|n| v.eq_ignore_ascii_case(n))
+        // Flags and placeholders, not secrets, even under a secret-looking
+        // name (`DISABLE_TOKEN_CHECK=enabled`).
+        && !values::is_placeholder(v)
         && !(v.len() < 8 && v.chars().all(|c| c.is_ascii_digit()))
 }
 

@@ -241,10 +241,8 @@ const NOT_SECRET_TAILS: &[&str] = &[
     "callback",
     "class",
     "module",
-    "label",
     "text",
     "prompt",
-    "policy",
 ];
 
 /// Words of a name: split at non-alphanumerics and camelCase (`apiKey`,

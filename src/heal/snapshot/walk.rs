@@ -65,11 +65,18 @@ pub struct Files {
     walk: ignore::Walk,
 }
 
+/// The walk of the whole tree under `root`: [`SKIP_DIRS`] never entered.
+fn tree(root: &Path) -> WalkBuilder {
+    let mut b = builder(root);
+    b.filter_entry(|e| !skipped_dir(e));
+    b
+}
+
 /// The files a fix could plausibly touch under `root`.
 pub fn files(root: &Path) -> Files {
     Files {
         root: root.to_path_buf(),
-        walk: builder(root).filter_entry(|e| !skipped_dir(e)).build(),
+        walk: tree(root).build(),
     }
 }
 
@@ -161,8 +168,7 @@ where
         over: AtomicBool::new(false),
         done: Mutex::new(Vec::new()),
     };
-    builder(root)
-        .filter_entry(|e| !skipped_dir(e))
+    tree(root)
         .threads(0) // as many as there are cores
         .build_parallel()
         .visit(&mut Threads(&on_every_core));
@@ -171,7 +177,7 @@ where
         return done.unwrap_or_else(PoisonError::into_inner);
     }
     let mut state = start();
-    let in_order = builder(root).filter_entry(|e| !skipped_dir(e)).build();
+    let in_order = tree(root).build();
     let mut yielded = 0;
     for entry in in_order.flatten() {
         if yielded == max {

@@ -10,6 +10,7 @@
 //! restorable), so a record read back is bounded too ([`MAX_RECORD_BYTES`]).
 //! A record that cannot be read is moved aside, never deleted.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -48,7 +49,13 @@ impl Before {
         match String::from_utf8(bytes) {
             Ok(text) => Before::Text { text },
             Err(e) => Before::Bytes {
-                hex: e.as_bytes().iter().map(|b| format!("{b:02x}")).collect(),
+                hex: e.as_bytes().iter().fold(
+                    String::with_capacity(e.as_bytes().len() * 2),
+                    |mut hex, b| {
+                        let _ = write!(hex, "{b:02x}");
+                        hex
+                    },
+                ),
             },
         }
     }
