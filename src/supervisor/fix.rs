@@ -296,7 +296,7 @@ impl Supervisor {
         let ending = run.ending(failure);
         let (tx, token) = (self.tx.clone(), run.token);
         off_the_loop("fix-finish", move || {
-            let finished = attempt::finish(&prepared, ending);
+            let finished = attempt::finish(&prepared, ending.resolve());
             let _ = done_tx.send(());
             let _ = tx.send(Event::FixFinished(token, Box::new(finished)));
         });

@@ -35,6 +35,27 @@ pub(super) enum Stage {
     Finishing { done: Receiver<()>, took: Duration },
 }
 
+/// How an attempt ended, the paths its agent named not yet resolved against
+/// the workspace: that looks at the disk, so [`Unresolved::resolve`] is called
+/// on the worker that finishes the attempt, not on the event loop.
+pub(super) struct Unresolved {
+    workspace: PathBuf,
+    named: Vec<PathBuf>,
+    ending: Ending,
+}
+
+impl Unresolved {
+    pub(super) fn resolve(mut self) -> Ending {
+        let workspace = &self.workspace;
+        self.ending.named = self
+            .named
+            .iter()
+            .map(|p| paths::resolve(workspace, p))
+            .collect();
+        self.ending
+    }
+}
+
 /// A fix in progress.
 pub(super) struct FixRun {
     pub(super) job: FixJob,
@@ -92,22 +113,22 @@ impl FixRun {
         }
     }
 
-    /// How the attempt ended, for [`attempt::finish`].
-    pub(super) fn ending(&self, failure: Option<String>) -> Ending {
+    /// How the attempt ended, for [`attempt::finish`] once resolved.
+    pub(super) fn ending(&self, failure: Option<String>) -> Unresolved {
         let now = unix_now();
         let mut entry = self.entry.clone();
         entry.time = now;
         entry.duration_ms = millis(self.started.elapsed());
-        Ending {
-            named: self
-                .named
-                .iter()
-                .map(|p| paths::resolve(&self.workspace, p))
-                .collect(),
-            everything: self.unnamed_edits || self.named.is_empty(),
-            failure,
-            entry,
-            now,
+        Unresolved {
+            workspace: self.workspace.clone(),
+            named: self.named.clone(),
+            ending: Ending {
+                named: Vec::new(),
+                everything: self.unnamed_edits || self.named.is_empty(),
+                failure,
+                entry,
+                now,
+            },
         }
     }
 
@@ -130,7 +151,7 @@ impl FixRun {
                 let (written, wait) = std::sync::mpsc::channel();
                 let prepared = prepared.clone();
                 off_the_loop("fix-interrupt", move || {
-                    let _ = written.send(attempt::finish(&prepared, ending).warnings);
+                    let _ = written.send(attempt::finish(&prepared, ending.resolve()).warnings);
                 });
                 warnings = wait.recv_timeout(FINISH_WAIT).unwrap_or_default();
             }
