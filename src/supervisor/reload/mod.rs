@@ -348,15 +348,12 @@ impl Supervisor {
         };
         match landing.stage {
             Stage::Waiting { until, next_look } => {
-                let evidence = landing.watch.as_ref().and_then(|w| {
-                    if w.said.is_some() {
-                        Some(Evidence::Output)
-                    } else if now >= next_look {
-                        w.new_process().map(|_| Evidence::Process)
-                    } else {
-                        None
-                    }
-                });
+                // The output is free to check; the process list only at its time.
+                let evidence = landing
+                    .watch
+                    .as_ref()
+                    .filter(|w| w.said.is_some() || now >= next_look)
+                    .and_then(Watch::evidence);
                 if let Some(evidence) = evidence {
                     let Phase::Reloading(mut landing) =
                         std::mem::replace(&mut self.phase, Phase::Running)
