@@ -13,7 +13,7 @@ pub(super) enum ReadError {
     Missing,
     #[error("cannot read: not a regular file")]
     NotRegular,
-    #[error("cannot read: larger than 1 MiB")]
+    #[error("cannot read: larger than {} MiB", MAX_FILE_BYTES >> 20)]
     TooLarge,
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
@@ -21,32 +21,14 @@ pub(super) enum ReadError {
 
 /// Reads a regular file of at most [`MAX_FILE_BYTES`]. Anything else (a device
 /// such as `/dev/zero`, which never ends; a FIFO, which waits for a writer; a
-/// directory) is refused without waiting: opened non-blocking, checked on the
-/// open descriptor (no race with a rename), and read through a bounded reader.
+/// directory) is refused without waiting (see [`crate::os::files`]).
 pub(super) fn read_small_file(path: &Path) -> Result<Vec<u8>, ReadError> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
-        Err(e) => return Err(e.into()),
-    };
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(ReadError::NotRegular);
+    use crate::os::files::{read_regular, ReadRegular};
+    match read_regular(path, MAX_FILE_BYTES, true) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(ReadError::Missing),
+        Err(ReadRegular::NotRegular) => Err(ReadError::NotRegular),
+        Err(ReadRegular::TooLarge) => Err(ReadError::TooLarge),
+        Err(ReadRegular::Open(e) | ReadRegular::Read(e)) => Err(ReadError::Io(e)),
     }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(ReadError::TooLarge);
-    }
-    // The file may grow after the check: the reader is bounded too.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(ReadError::TooLarge);
-    }
-    Ok(bytes)
 }

@@ -10,7 +10,7 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,49 +65,22 @@ pub struct StateDir {
 /// An exclusive `flock` held until dropped.
 pub type Lock = Flock<File>;
 
-/// Opens `path` for reading without following a final symlink and without
-/// blocking on a FIFO; fails unless it is a regular file.
-fn open_regular(path: &Path) -> Result<Option<File>, StateError> {
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(StateError::NotAFile {
-                path: path.to_path_buf(),
-            })
-        }
-        Err(e) => return Err(io_err("opening", path)(e)),
-    };
-    let meta = file.metadata().map_err(io_err("reading", path))?;
-    if !meta.is_file() {
-        return Err(StateError::NotAFile {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(Some(file))
-}
-
 /// The content of the regular file `path`, reading at most `max` bytes: `None`
-/// when it does not exist, [`StateError::TooLarge`] past `max`.
+/// when it does not exist, [`StateError::TooLarge`] past `max`. A symlink or a
+/// FIFO there is refused, never followed or waited on.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Option<Vec<u8>>, StateError> {
-    let Some(file) = open_regular(path)? else {
-        return Ok(None);
-    };
-    let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_err("reading", path))?;
-    if bytes.len() as u64 > max {
-        return Err(StateError::TooLarge {
+    use crate::os::files::{read_regular, ReadRegular};
+    read_regular(path, max, false).map_err(|e| match e {
+        ReadRegular::NotRegular => StateError::NotAFile {
+            path: path.to_path_buf(),
+        },
+        ReadRegular::TooLarge => StateError::TooLarge {
             path: path.to_path_buf(),
             max,
-        });
-    }
-    Ok(Some(bytes))
+        },
+        ReadRegular::Open(e) => io_err("opening", path)(e),
+        ReadRegular::Read(e) => io_err("reading", path)(e),
+    })
 }
 
 /// Creates `dir` if missing; fails unless it is a real directory (a symlink

@@ -11,6 +11,7 @@ mod processes;
 pub use processes::{command_tree, ProcessInfo};
 
 pub mod fds;
+pub mod files;
 pub mod group;
 
 use nix::unistd::Pid;
