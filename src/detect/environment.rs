@@ -15,6 +15,7 @@
 //! never do, and in a chained Python traceback only the exception after the last
 //! "During handling ..." counts (a bug in the handler is the code's).
 
+use super::analyze::re;
 use crate::line::Line;
 use crate::text::ellipsize as clip;
 use regex::Regex;
@@ -228,19 +229,17 @@ fn rules() -> &'static [Rule] {
 /// Lines that mention an error without being one: handled (a retry, a fallback
 /// port) or logged below error level.
 fn is_aside(text: &str) -> bool {
-    static ASIDE: OnceLock<Regex> = OnceLock::new();
-    static LEVEL: OnceLock<Regex> = OnceLock::new();
-    let aside = ASIDE.get_or_init(|| {
-        re(r"(?i)\bretrying\b|\bwill retry\b|\bretry in\b|\btrying (?:again|another)\b|\binstead\b|\breconnecting\b")
-    });
+    let aside = re!(
+        r"(?i)\bretrying\b|\bwill retry\b|\bretry in\b|\btrying (?:again|another)\b|\binstead\b|\breconnecting\b"
+    );
     if aside.is_match(text) {
         return true;
     }
     // The level comes early in a log line: after a timestamp, a logger name.
     let head: String = text.chars().take(48).collect();
-    let level = LEVEL.get_or_init(|| {
-        re(r"\b(?:INFO|DEBUG|TRACE|NOTICE|WARN|WARNING)\b|(?i)\blevel=(?:info|debug|trace|warn|warning)\b|(?i)\[(?:info|debug|trace|warn|warning)\]")
-    });
+    let level = re!(
+        r"\b(?:INFO|DEBUG|TRACE|NOTICE|WARN|WARNING)\b|(?i)\blevel=(?:info|debug|trace|warn|warning)\b|(?i)\[(?:info|debug|trace|warn|warning)\]"
+    );
     level.is_match(&head)
 }
 
@@ -254,10 +253,7 @@ fn is_frame(text: &str) -> bool {
 /// error's code without its message, so the message line decides. Still read for
 /// a port (`  port: 5055`).
 fn is_property(text: &str) -> bool {
-    static PROPERTY: OnceLock<Regex> = OnceLock::new();
-    PROPERTY
-        .get_or_init(|| re(r"^\s+[a-z]\w*: "))
-        .is_match(text)
+    re!(r"^\s+[a-z]\w*: ").is_match(text)
 }
 
 /// The lines that may tell: after the last chained-traceback hand-over, because
@@ -370,20 +366,18 @@ fn valid_port(s: &str) -> Option<u16> {
 /// A log line's leading timestamp (`2026/11/29 23:02:05 `, `[Sun Nov 29 23:01:59
 /// 2026] `), whose `hh:mm` must not read as `host:port`.
 fn strip_timestamp(text: &str) -> &str {
-    static TS: OnceLock<Regex> = OnceLock::new();
-    let ts = TS.get_or_init(|| {
-        re(r"^\[?(?:\d{4}[-/]\d\d[-/]\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?|\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]?\s*")
-    });
+    let ts = re!(
+        r"^\[?(?:\d{4}[-/]\d\d[-/]\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?|\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]?\s*"
+    );
     ts.find(text).map_or(text, |m| &text[m.end()..])
 }
 
 /// `host:port` written together (`127.0.0.1:5432`, `[::1]:5432`, `:::5055`,
 /// `localhost:6379`, `tcp :80`).
 fn host_port(text: &str) -> Option<(String, u16)> {
-    static HP: OnceLock<Regex> = OnceLock::new();
-    let hp = HP.get_or_init(|| {
-        re(r#"(?:^|[\s'"(=@/])(?P<host>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]*\]|[0-9A-Fa-f]*::[0-9A-Fa-f:]*|localhost|[A-Za-z][\w-]*(?:\.[\w-]+)+)?:(?P<port>\d{1,5})\b"#)
-    });
+    let hp = re!(
+        r#"(?:^|[\s'"(=@/])(?P<host>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]*\]|[0-9A-Fa-f]*::[0-9A-Fa-f:]*|localhost|[A-Za-z][\w-]*(?:\.[\w-]+)+)?:(?P<port>\d{1,5})\b"#
+    );
     let text = strip_timestamp(text);
     hp.captures_iter(text).find_map(|c| {
         let port = c.name("port")?;
@@ -413,10 +407,8 @@ fn is_source_file(host: &str) -> bool {
 /// The port a line names: `port 5055`, `port=8089`, `port: 5055` (Node's error
 /// properties), `('127.0.0.1', 5055)` (uvicorn), or `host:port`.
 fn port_in(text: &str) -> Option<u16> {
-    static WORD: OnceLock<Regex> = OnceLock::new();
-    static TUPLE: OnceLock<Regex> = OnceLock::new();
-    let word = WORD.get_or_init(|| re(r#"(?i)\bport\b[ =:]*['"]?(\d{1,5})\b"#));
-    let tuple = TUPLE.get_or_init(|| re(r"\('[^']*', (\d{1,5})\)"));
+    let word = re!(r#"(?i)\bport\b[ =:]*['"]?(\d{1,5})\b"#);
+    let tuple = re!(r"\('[^']*', (\d{1,5})\)");
     word.captures(text)
         .or_else(|| tuple.captures(text))
         .and_then(|c| valid_port(&c[1]))
@@ -426,15 +418,12 @@ fn port_in(text: &str) -> Option<u16> {
 /// Where a refused connection went: `(Some("127.0.0.1:5432"), Some(5432))` when the
 /// host is named, `(None, Some(port))` when only the port is.
 fn endpoint(text: &str) -> (Option<String>, Option<u16>) {
-    static PG: OnceLock<Regex> = OnceLock::new();
-    static KW: OnceLock<Regex> = OnceLock::new();
-    static RUBY: OnceLock<Regex> = OnceLock::new();
     // psycopg: `connection to server at "localhost" (127.0.0.1), port 5432 failed`
-    let pg = PG.get_or_init(|| re(r#"server at "([^"]+)"(?: \([^)]*\))?, port (\d{1,5})"#));
+    let pg = re!(r#"server at "([^"]+)"(?: \([^)]*\))?, port (\d{1,5})"#);
     // urllib3 / requests: `host='127.0.0.1', port=8089`
-    let kw = KW.get_or_init(|| re(r"host='([^']+)', port=(\d{1,5})"));
+    let kw = re!(r"host='([^']+)', port=(\d{1,5})");
     // Ruby: `for "127.0.0.1" port 5432`
-    let ruby = RUBY.get_or_init(|| re(r#"for "([^"]+)" port (\d{1,5})"#));
+    let ruby = re!(r#"for "([^"]+)" port (\d{1,5})"#);
     for pattern in [pg, kw, ruby] {
         if let Some(c) = pattern.captures(text) {
             if let Some(p) = valid_port(&c[2]) {
