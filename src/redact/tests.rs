@@ -234,6 +234,14 @@ fn fragment() -> impl Strategy<Value = String> {
         Just("[REDACTED $DB_TOKEN]".to_string()),
         Just("Debugger PIN: 120-730-225".to_string()),
         Just("curl -u admin:pw ".to_string()),
+        // The key-name scan's other shapes: markup, flags, cookies, PHP's
+        // print_r, escaped quotes, a JSON header.
+        Just("<password>s3cr3t</password>".to_string()),
+        Just("--token x9y8z7 ".to_string()),
+        Just("Cookie: a=1; sid=abcdef123456".to_string()),
+        Just("[password] => hunter2".to_string()),
+        Just("\"secret\": \"a\\\"b\\\\\"".to_string()),
+        Just("\"Authorization\": \"Bearer abc.def\"".to_string()),
         Just("\n".to_string()),
         Just(" ".to_string()),
         "[ -~]{0,12}",
