@@ -69,8 +69,9 @@ pub enum Event {
     FixPrepared(u64, Option<Box<Prepared>>),
     /// The file work after fix `token` is done.
     FixFinished(u64, Box<Finished>),
-    /// The `--verify` check run `token` ended, after the given time.
-    Verified(u64, Result<BlockingOutput, String>, Duration),
+    /// The `--verify` check run `token` ended, after the given time, with the
+    /// warnings of amending the history when it failed.
+    Verified(u64, Result<BlockingOutput, String>, Duration, Vec<String>),
 }
 
 /// The running child as the supervisor tracks it.
@@ -356,7 +357,9 @@ impl Supervisor {
             Event::FileChanged => self.on_file_changed(),
             Event::FixPrepared(token, prepared) => self.on_fix_prepared(token, prepared),
             Event::FixFinished(token, finished) => self.on_fix_finished(token, *finished),
-            Event::Verified(token, result, took) => self.on_verified(token, result, took),
+            Event::Verified(token, result, took, warnings) => {
+                self.on_verified(token, result, took, warnings)
+            }
         }
     }
 

@@ -7,7 +7,7 @@
 //! loop hears of the verdict, so the next attempt's prompt already reads it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::agent::{spawn_collecting, AgentCommand, AgentProcess, BlockingOutput};
@@ -28,8 +28,6 @@ pub(super) struct Check {
     process: Arc<AgentProcess>,
     /// Set when otorepair stops the check itself: its end is then no verdict.
     stopped: Arc<AtomicBool>,
-    /// Warnings from amending the history, left by the worker for the loop.
-    notes: Arc<Mutex<Vec<String>>>,
     pub(super) landing: Box<Landing>,
 }
 
@@ -117,22 +115,18 @@ impl Supervisor {
         let started = Instant::now();
         let waiting = process.clone();
         let stopped = Arc::new(AtomicBool::new(false));
-        let notes = Arc::new(Mutex::new(Vec::new()));
-        let (stopped2, notes2) = (stopped.clone(), notes.clone());
+        let stopped2 = stopped.clone();
         let recorded = landing.recorded.clone();
         let spawned = std::thread::Builder::new()
             .name("verify".into())
             .spawn(move || {
                 let result = collector.wait(&waiting, timeout).map_err(|e| e.to_string());
                 let failed = failure(&result, timeout).is_some();
-                if let Some(entry) = recorded.filter(|_| failed && !stopped2.load(Ordering::SeqCst))
-                {
-                    let warnings = entry.check_failed(unix_now());
-                    if let Ok(mut notes) = notes2.lock() {
-                        notes.extend(warnings);
-                    }
-                }
-                let _ = tx.send(Event::Verified(token, result, started.elapsed()));
+                let warnings = recorded
+                    .filter(|_| failed && !stopped2.load(Ordering::SeqCst))
+                    .map(|entry| entry.check_failed(unix_now()))
+                    .unwrap_or_default();
+                let _ = tx.send(Event::Verified(token, result, started.elapsed(), warnings));
             });
         if let Err(e) = spawned {
             process.stop();
@@ -144,7 +138,6 @@ impl Supervisor {
             token,
             process,
             stopped,
-            notes,
             landing,
         }));
         None
@@ -156,6 +149,7 @@ impl Supervisor {
         token: u64,
         result: Result<BlockingOutput, String>,
         took: Duration,
+        warnings: Vec<String>,
     ) -> Option<i32> {
         let check = match std::mem::replace(&mut self.phase, Phase::Running) {
             Phase::Verifying(check) if check.token == token => check,
@@ -191,9 +185,7 @@ impl Supervisor {
             last.map(|l| format!(" — {}", self.redactor.redact(l.trim())))
                 .unwrap_or_default()
         ));
-        if let Ok(notes) = check.notes.lock() {
-            notes.iter().for_each(|w| status::warn(w));
-        }
+        warnings.iter().for_each(|w| status::warn(w));
         // The fix did not hold: a failed attempt, and the next one sees why.
         self.breaker.record(&fingerprint, Outcome::Failed);
         let mut job = check.landing.job.clone();
